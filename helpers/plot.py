@@ -1,0 +1,102 @@
+"""Pictures the notebooks share: training curves, a confusion matrix, a grid of labelled images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from .train import History
+
+
+def plot_history(history: History, metrics: Sequence[str] = ("loss", "accuracy"), title: str = "Training history") -> Figure:
+    """Train (per step and per epoch) and validation curves, one panel per metric present in the history."""
+    present = [m for m in metrics if history[f"train_{m}"] or history[f"val_{m}"]]
+    fig, axes = plt.subplots(1, len(present), figsize=(5.5 * len(present), 3.8), squeeze=False)
+    for ax, metric in zip(axes[0], present):
+        if metric == "loss" and history.steps:
+            ax.plot([s["epoch"] for s in history.steps], [s["loss"] for s in history.steps],
+                    color="tab:blue", alpha=0.35, lw=1, label="train (running)")
+        for split, color in (("train", "tab:blue"), ("val", "tab:orange")):
+            values = history[f"{split}_{metric}"]
+            if values:
+                ax.plot(history["epoch"][: len(values)], values, "o-", color=color, label=f"{split} (epoch)")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(y_true: Sequence[int] | np.ndarray | torch.Tensor, y_pred: Sequence[int] | np.ndarray | torch.Tensor,
+                     num_classes: int) -> np.ndarray:
+    """Counts[i, j] = how many examples of true class i were predicted as class j."""
+    t = np.asarray(y_true, dtype=np.int64)
+    p = np.asarray(y_pred, dtype=np.int64)
+    return np.bincount(t * num_classes + p, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def plot_confusion_matrix(y_true: Sequence[int] | np.ndarray | torch.Tensor, y_pred: Sequence[int] | np.ndarray | torch.Tensor,
+                          class_names: Sequence[str], normalize: bool = True, title: str = "Confusion matrix") -> Figure:
+    """A labelled heat map of the confusion matrix; normalised rows read as per-class recall."""
+    counts = confusion_matrix(y_true, y_pred, len(class_names))
+    shown = counts / counts.sum(axis=1, keepdims=True).clip(min=1) if normalize else counts
+    size = max(4.0, 0.55 * len(class_names) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(shown, cmap="Blues", vmin=0)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class" if normalize else "count")
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    threshold = shown.max() / 2
+    for i in ticks:
+        for j in ticks:
+            text = f"{shown[i, j]:.2f}" if normalize else str(counts[i, j])
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if shown[i, j] > threshold else "black")
+    fig.tight_layout()
+    return fig
+
+
+def _to_hwc(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Any single image (CHW or HWC; uint8 or float in [0, 1]) as an HWC array imshow understands."""
+    array = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
+        array = array.transpose(1, 2, 0)
+    if array.dtype != np.uint8:
+        array = np.clip(array, 0, 1)
+    return array.squeeze(-1) if array.ndim == 3 and array.shape[-1] == 1 else array
+
+
+def show_images(images: torch.Tensor | np.ndarray | Sequence, labels: Sequence[int] | None = None,
+                class_names: Sequence[str] | None = None, predictions: Sequence[int] | None = None,
+                ncols: int = 8, title: str | None = None, scale: float = 1.4) -> Figure:
+    """A grid of images captioned with their labels (and predictions, red when wrong)."""
+    n = len(images)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, scale * nrows + (0.4 if title else 0)), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= n:
+            continue
+        ax.imshow(_to_hwc(images[k]), cmap="gray")
+        name = (lambda i: class_names[int(i)] if class_names is not None else str(int(i)))
+        if labels is not None and predictions is not None:
+            wrong = int(labels[k]) != int(predictions[k])
+            ax.set_title(f"{name(predictions[k])}\n(true: {name(labels[k])})" if wrong else name(labels[k]),
+                         fontsize=8, color="red" if wrong else "black")
+        elif labels is not None:
+            ax.set_title(name(labels[k]), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,88 @@
+"""Keep every notebook's Colab setup cell and the README's Colab badges in step with pyproject.toml.
+
+    python scripts/colab.py          # rewrite them from [project.urls] Repository
+    python scripts/colab.py --check  # exit 1 if anything is out of step (the tests run this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+MARKER = "# Colab setup"
+
+
+def repo_url() -> str:
+    """The repository URL, kept in one place: pyproject.toml's [project.urls] Repository."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+
+
+def setup_cell_source(url: str) -> str:
+    """The first code cell of every notebook: installs the helpers on Colab (never torch), nothing elsewhere."""
+    return (
+        f"{MARKER}: on Colab, install the course helpers from the repository (Colab already has torch,\n"
+        "# which is never reinstalled). Anywhere else this cell does nothing: `make lab` installed them.\n"
+        "import subprocess\n"
+        "import sys\n"
+        "\n"
+        'if "google.colab" in sys.modules:\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q",\n'
+        f'                    "dl-course-helpers @ git+{url}"], check=True)'
+    )
+
+
+def badge(url: str, notebook: Path) -> str:
+    """Markdown for an 'Open in Colab' badge of one notebook."""
+    path = url.removeprefix("https://github.com/")
+    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"(https://colab.research.google.com/github/{path}/blob/main/notebooks/{notebook.name})")
+
+
+def sync(check: bool) -> list[str]:
+    """Rewrite (or, with check, only report) the notebooks and README that disagree with the URL."""
+    url, problems = repo_url(), []
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        want = setup_cell_source(url)
+        if code and code[0].source.startswith(MARKER):
+            if code[0].source == want:
+                continue
+            code[0].source = want
+        else:
+            first_code = nb.cells.index(code[0]) if code else len(nb.cells)
+            nb.cells.insert(first_code, nbformat.v4.new_code_cell(want))
+        problems.append(f"{path.name}: Colab setup cell out of date")
+        if not check:
+            nbformat.write(nb, path)
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        if badge(url, path) not in text:
+            problems.append(f"README.md: no Colab badge for {path.name} with {url}")
+    stale = re.findall(r"colab\.research\.google\.com/github/([^)\s]+)/blob", text)
+    want_path = url.removeprefix("https://github.com/")
+    problems += [f"README.md: badge points at {p}" for p in set(stale) if p != want_path]
+    return problems
+
+
+def main() -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="report, do not write")
+    args = parser.parse_args()
+    problems = sync(args.check)
+    for p in problems:
+        print(("out of step: " if args.check else "fixed: ") + p)
+    if args.check and problems:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
