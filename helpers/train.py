@@ -89,6 +89,23 @@ def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def format_record(record: Mapping[str, float], epochs: int) -> str:
+    """One readable line per epoch: losses and accuracies to 4 places, time in seconds, throughput as a count."""
+    parts = [f"epoch {record['epoch']}/{epochs}"]
+    for key, value in record.items():
+        if key == "epoch":
+            continue
+        if key == "lr":
+            parts.append(f"lr {value:.2e}")
+        elif key == "time_s":
+            parts.append(f"{value:.1f} s")
+        elif key == "samples_per_s":
+            parts.append(f"{value:,.0f} samples/s")
+        else:
+            parts.append(f"{key} {value:.4f}")
+    return " | ".join(parts)
+
+
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler: Any, scaler: torch.amp.GradScaler, history: History) -> None:
     """Write model, optimizer, scheduler and history atomically, so a disconnect never leaves half a file."""
@@ -236,7 +253,7 @@ def fit(model: nn.Module, train_data: Iterable[Batch], *, epochs: int, optimizer
                 record.update({f"val_{k}": v for k, v in val.items()})
             history.epochs.append(record)
             if progress:
-                print("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
+                print(format_record(record, epochs))
             if checkpoint is not None:
                 save_checkpoint(checkpoint, model, optimizer, scheduler, scaler, history)
     except KeyboardInterrupt:
