@@ -10,6 +10,8 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 TESTS ?=
 PORT ?= 8888
+# JupyterLab refuses to start as root (containers, some cloud machines) unless told it may
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: setup lab test clean
 
@@ -24,7 +26,7 @@ $(VENV)/.installed: pyproject.toml requirements.txt
 	touch $@
 
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) --no-browser
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) --no-browser $(LAB_ARGS)
 
 test: setup
 	COURSE_PROFILE=smoke $(BIN)/python -m pytest $(TESTS)
