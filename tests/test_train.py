@@ -27,7 +27,7 @@ def new_model(seed=0):
 
 
 def sgd(model):
-    return torch.optim.SGD(model.parameters(), lr=0.1)
+    return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)  # momentum: state a resume must restore
 
 
 def test_loss_falls_and_accuracy_rises_on_a_separable_task():
