@@ -13,12 +13,15 @@ import os
 from collections.abc import Sequence
 from io import BytesIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from datasets import Dataset, DatasetDict, Image, load_dataset
 
 from .hub import hub_offline, hub_reachable
+
+if TYPE_CHECKING:  # `datasets` is imported where it is used, so that a bare GPU box can import helpers
+    from datasets import Dataset, DatasetDict
 
 HUB_NAMES: dict[str, str] = {"imdb": "stanfordnlp/imdb", "cifar10": "uoft-cs/cifar10"}
 """Where each course data set lives on the Hugging Face hub; the local cache keeps the same schema."""
@@ -69,6 +72,8 @@ def load_course_dataset(name: str, root: Path | None = None) -> DatasetDict:
     """Load one course data set (train and test) from the Parquet cache, or from the hub and cache it."""
     if name not in HUB_NAMES:
         raise ValueError(f"Unknown data set {name!r}: choose one of {', '.join(HUB_NAMES)}.")
+    from datasets import DatasetDict, load_dataset
+
     files = parquet_files(name, root)
     if all(p.exists() for p in files.values()):
         return load_dataset("parquet", data_files={s: str(p) for s, p in files.items()})
@@ -100,12 +105,12 @@ def load_cifar10(root: Path | None = None) -> DatasetDict:
     return load_course_dataset("cifar10", root)
 
 
-def stratified_subset(ds: Dataset, size: int | None, seed: int = 0, label_column: str = "label") -> Dataset:
-    """A shuffled subset with the class proportions of the whole (never a head slice of a sorted split)."""
+def stratified_indices(labels: Sequence[int] | np.ndarray | torch.Tensor, size: int | None, seed: int = 0) -> np.ndarray:
+    """Shuffled indices of a subset with the class proportions of the whole (all indices when size is None)."""
+    labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     rng = np.random.default_rng(seed)
-    if size is None or size >= len(ds):
-        return ds.select(rng.permutation(len(ds)))
-    labels = np.asarray(ds[label_column])
+    if size is None or size >= len(labels):
+        return rng.permutation(len(labels))
     classes, counts = np.unique(labels, return_counts=True)
     exact = counts / counts.sum() * size
     take = np.floor(exact).astype(int)
@@ -113,11 +118,17 @@ def stratified_subset(ds: Dataset, size: int | None, seed: int = 0, label_column
     for i in np.argsort(-(exact - take))[: size - take.sum()]:
         take[i] += 1
     chosen = [rng.choice(np.flatnonzero(labels == c), k, replace=False) for c, k in zip(classes, take)]
-    return ds.select(rng.permutation(np.concatenate(chosen)))
+    return rng.permutation(np.concatenate(chosen))
+
+
+def stratified_subset(ds: Dataset, size: int | None, seed: int = 0, label_column: str = "label") -> Dataset:
+    """A shuffled subset with the class proportions of the whole (never a head slice of a sorted split)."""
+    return ds.select(stratified_indices(ds[label_column], size, seed))
 
 
 def images_to_tensor(ds: Dataset, column: str = "img") -> torch.Tensor:
     """Decode an image column to one uint8 tensor (N, C, H, W): the fast path for small images like CIFAR."""
+    from datasets import Image
     from PIL import Image as PILImage
 
     raw = ds.cast_column(column, Image(decode=False))[column]

@@ -112,3 +112,18 @@ def test_download_cli_reports_cached_sets(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     data.main(["download", "imdb"])
     assert "imdb: train 20 rows, test 20 rows" in capsys.readouterr().out
+
+
+def test_stratified_indices_accept_tensors():
+    idx = data.stratified_indices(torch.tensor([0] * 80 + [1] * 20), 10, seed=0)
+    assert sorted(np.asarray([0] * 80 + [1] * 20)[idx].tolist()) == [0] * 8 + [1] * 2
+
+
+def test_helpers_import_without_datasets():
+    """The GPU benchmark machine has torch but not `datasets`: importing helpers must still work there."""
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['datasets'] = None; import helpers, helpers.data; print('ok')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "ok", result.stderr
