@@ -1,0 +1,190 @@
+"""Speed and accuracy of notebook 02's CIFAR-10 recipe: N seeded training runs on one GPU, printed as JSON.
+
+It trains exactly the notebook's code (helpers.cifar.train, which goes through helpers.fit), after one
+warm-up run that is not counted (cuDNN autotuning, torch.compile). Times are CUDA-event times of the
+device work: `train_time_s` = whitening statistics + all epochs; `tta_eval_time_s` = the test set with
+test-time augmentation; `time_per_run_s` = both, which is what airbench94 reports as its run time.
+
+    python benchmarks/cifar10_speed.py                 # 5 runs of the full recipe on the GPU
+    python benchmarks/cifar10_speed.py --runs 10 --compile
+    python benchmarks/cifar10_speed.py --smoke         # a tiny CPU run that checks the script end to end
+
+Data: $COURSE_DATA_DIR/cifar10/{train,test}.parquet (or --data-dir). Without the `datasets` package
+(a bare GPU machine) the Parquet files are read with pyarrow and the helpers are imported without
+their `datasets`/plotting parts. The JSON goes to stdout and to benchmarks/results/ (file named after
+the hardware), or to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.machinery
+import json
+import platform
+import re
+import statistics
+import sys
+import time
+import types
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+GOAL = {"tta_accuracy": 0.906, "time_per_run_s": 4.5,
+        "reference": "airbench94 (no compile) on one H100 with the shared JPEG CIFAR-10: 90.6% with TTA, ~2.2 s per run"}
+
+
+def import_cifar() -> tuple[types.ModuleType, str]:
+    """helpers.cifar, importing the whole helpers package when its dependencies are there, else only what it needs."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))  # a script, not an installed package: find helpers/ next to benchmarks/
+    try:
+        import helpers.cifar as cifar
+
+        return cifar, "full"
+    except ImportError:  # e.g. no `datasets`, `matplotlib` or `tqdm` on a bare GPU machine
+        for name in [m for m in sys.modules if m == "helpers" or m.startswith("helpers.")]:
+            del sys.modules[name]
+    package = types.ModuleType("helpers")
+    package.__path__ = [str(ROOT / "helpers")]  # skip helpers/__init__.py (it imports datasets and matplotlib)
+    sys.modules["helpers"] = package
+    try:
+        import tqdm.auto  # noqa: F401  (helpers.train's progress bars)
+    except ImportError:  # not used here: a stand-in that only iterates
+        class _NoBar:
+            def __init__(self, iterable=None, **kwargs):
+                self.iterable = iterable
+
+            def __iter__(self):
+                return iter(self.iterable)
+
+            def set_postfix(self, **kwargs):
+                pass
+
+        tqdm = types.ModuleType("tqdm")
+        tqdm_auto = types.ModuleType("tqdm.auto")
+        for module in (tqdm, tqdm_auto):  # a spec, because torch._dynamo looks modules up with find_spec
+            module.__spec__ = importlib.machinery.ModuleSpec(module.__name__, None)
+        tqdm_auto.tqdm = _NoBar
+        tqdm.auto = tqdm_auto
+        sys.modules.update({"tqdm": tqdm, "tqdm.auto": tqdm_auto})
+    import helpers.cifar as cifar
+
+    return cifar, "minimal (no datasets: pyarrow reader)"
+
+
+def stats(values: list[float]) -> dict[str, float | list[float]]:
+    """Mean, standard deviation, min and max, and the values themselves."""
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values), "per_run": values}
+
+
+def slug(text: str) -> str:
+    """A file-name-safe lower-case version of a hardware name."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, help="timed runs (seeds 0..runs-1) after one warm-up run (default 5; 2 with --smoke)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the network (compile time reported separately)")
+    parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    parser.add_argument("--tta-level", type=int, choices=(0, 1, 2), help="override the recipe's TTA level")
+    parser.add_argument("--data-dir", help="folder holding cifar10/{train,test}.parquet (default: $COURSE_DATA_DIR)")
+    parser.add_argument("--out", help="JSON file to write (default: benchmarks/results/cifar10_speed_<hardware>.json)")
+    parser.add_argument("--smoke", action="store_true", help="tiny CPU run (2,000 images, narrow net) to test the script")
+    parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark and return (and write) its JSON record."""
+    args = parse_args(argv)
+    args.runs = args.runs or (2 if args.smoke else 5)
+    cifar, import_mode = import_cifar()
+    device = torch.device("cuda" if torch.cuda.is_available() and not (args.cpu or args.smoke) else "cpu")
+    if device.type != "cuda" and not args.smoke:
+        print("No GPU: this benchmark is meant for one. Running anyway (use --smoke for a quick check).", file=sys.stderr)
+
+    recipe = cifar.Recipe(compile=args.compile)
+    sizes: dict[str, int | None] = {"train_size": None, "test_size": None}
+    if args.smoke:
+        recipe = cifar.Recipe(widths=(16, 32, 32), epochs=2, batch_size=128, compile=args.compile, whiten_images=500)
+        sizes = {"train_size": 2000, "test_size": 1000}
+    overrides = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
+                                   "tta_level": args.tta_level}.items() if v is not None}
+    recipe = cifar.Recipe(**{**recipe.to_dict(), **overrides})
+
+    t0 = time.perf_counter()
+    data = cifar.load_cifar10_tensors(**sizes, root=args.data_dir)
+    load_s = time.perf_counter() - t0
+    data = {k: v.to(device) for k, v in data.items()}
+    mean, std = cifar.channel_stats(data["x_train"])
+
+    def one_run(seed: int):
+        return cifar.train(recipe, data, device, seed=seed, mean=mean, std=std, progress=False, log_every=10**9)
+
+    warm_start = time.perf_counter()
+    warm = one_run(seed=10_000)
+    warm_wall = time.perf_counter() - warm_start
+    runs = []
+    for seed in range(args.runs):
+        start = time.perf_counter()
+        run = one_run(seed)
+        runs.append((run, time.perf_counter() - start))
+        print(f"run {seed}: accuracy {run.accuracy:.4f}, with TTA {run.tta_accuracy:.4f}, "
+              f"train {run.train_time_s:.2f} s, TTA eval {run.tta_eval_time_s:.2f} s", file=sys.stderr)
+
+    per_run = [r.train_time_s + r.tta_eval_time_s for r, _ in runs]
+    steady_wall = statistics.fmean(w for _, w in runs)
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})"
+    tta = stats([r.tta_accuracy for r, _ in runs])
+    record = {
+        "benchmark": "cifar10_speed",
+        "smoke": args.smoke,
+        "device": device.type,
+        "hardware": hardware,
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda if device.type == "cuda" else None,
+        "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
+        "python": platform.python_version(),
+        "date": datetime.date.today().isoformat(),
+        "helpers_import": import_mode,
+        "data": {"name": "CIFAR-10, the course's shared copy (JPEG-compressed images, official split)",
+                 "train_images": len(data["y_train"]), "test_images": len(data["y_test"]),
+                 "load_and_decode_s": round(load_s, 2)},
+        "recipe": recipe.to_dict(),
+        "runs": args.runs,
+        "seeds": list(range(args.runs)),
+        "accuracy": stats([r.accuracy for r, _ in runs]),
+        "tta_accuracy": tta,
+        "train_time_s": stats([r.train_time_s for r, _ in runs]),
+        "tta_eval_time_s": stats([r.tta_eval_time_s for r, _ in runs]),
+        "time_per_run_s": stats(per_run),
+        "warmup_run": {"wall_s": warm_wall, "train_time_s": warm.train_time_s, "tta_accuracy": warm.tta_accuracy},
+        # the warm-up run compiles; the timed runs reuse the compiled code, so the difference is the compile cost
+        "compile_time_s": (warm_wall - steady_wall) if args.compile else None,
+        "timing": "CUDA events around the device work (perf_counter on CPU); the warm-up run is excluded",
+        "goal": {**GOAL, "met": (not args.smoke and device.type == "cuda" and tta["mean"] >= GOAL["tta_accuracy"]
+                                 and statistics.fmean(per_run) <= GOAL["time_per_run_s"])},
+    }
+    if args.out:
+        out = Path(args.out)
+    else:
+        name = "cpu_smoke" if args.smoke else slug(hardware) + ("_compile" if args.compile else "")
+        out = ROOT / "benchmarks" / "results" / f"cifar10_speed_{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(record, indent=2)
+    out.write_text(text + "\n")
+    print(text)
+    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out.name}", file=sys.stderr)
+    return record
+
+
+if __name__ == "__main__":
+    main()

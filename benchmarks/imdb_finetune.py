@@ -1,0 +1,414 @@
+#!/usr/bin/env python
+"""Fine-tune BERT on IMDB two ways and print JSON: the course's loop (helpers.fit + helpers.text) and
+the Hugging Face Trainer, on the same model, tokenised data, max length, epochs and hyperparameters.
+
+Full run (one GPU; the 25k training reviews, accuracy on all 25k test reviews):
+    python benchmarks/imdb_finetune.py --model MODEL --out benchmarks/results/imdb_finetune_<gpu>.json
+Proof that it runs end to end, on a CPU in a minute or two (a few hundred reviews):
+    python benchmarks/imdb_finetune.py --smoke
+
+MODEL is a hub name or a folder with a BERT (`auto`, the default, asks helpers.resolve_bert). The data
+come from $COURSE_DATA_DIR/imdb/{train,test}.parquet (read with pyarrow) or, failing that, from
+helpers.load_imdb(). Needs torch, transformers, numpy, pyarrow; the Trainer also needs accelerate.
+See benchmarks/README_imdb.md for what is measured and how.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def import_helpers() -> Any:
+    """The course's helpers package, also where it is not installed or `datasets` is missing (the GPU box)."""
+    try:
+        import helpers  # noqa: F401  (installed with pip install -e ., or run from the repository root)
+    except ModuleNotFoundError as error:
+        if error.name == "helpers" and str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+            return import_helpers()
+        if error.name != "datasets":
+            raise
+        # helpers/__init__.py imports helpers.data, which needs `datasets`; this script needs neither:
+        # register the package without running its __init__ and import only the modules used here.
+        spec = importlib.util.spec_from_file_location("helpers", ROOT / "helpers" / "__init__.py",
+                                                      submodule_search_locations=[str(ROOT / "helpers")])
+        sys.modules["helpers"] = importlib.util.module_from_spec(spec)
+    import helpers.device
+    import helpers.text
+    import helpers.train
+
+    return sys.modules["helpers"]
+
+
+helpers = import_helpers()
+from helpers import text as T  # noqa: E402
+from helpers.device import autocast_dtype, describe_device, seed_everything  # noqa: E402
+from helpers.train import fit  # noqa: E402
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Data and model
+# ----------------------------------------------------------------------------------------------------------
+
+def read_imdb(split: str) -> tuple[list[str], np.ndarray]:
+    """Texts and labels of one IMDB split: Parquet via pyarrow when the files are there, else helpers.load_imdb()."""
+    root = Path(os.environ["COURSE_DATA_DIR"]) if os.environ.get("COURSE_DATA_DIR") else ROOT / "data"
+    path = root / "imdb" / f"{split}.parquet"
+    if path.exists():
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path, columns=["text", "label"])
+        return table.column("text").to_pylist(), np.asarray(table.column("label").to_numpy(), dtype=np.int64)
+    from helpers.data import load_imdb  # needs `datasets`; downloads when the hub can be reached
+
+    ds = load_imdb()[split]
+    return ds["text"], np.asarray(ds["label"], dtype=np.int64)
+
+
+def stratified_indices(labels: np.ndarray, size: int | None, seed: int) -> np.ndarray:
+    """A shuffled, class-balanced subset of indices (all of them, shuffled, when size is None)."""
+    rng = np.random.default_rng(seed)
+    if size is None or size >= len(labels):
+        return rng.permutation(len(labels))
+    classes = np.unique(labels)
+    per_class = [size // len(classes) + (i < size % len(classes)) for i in range(len(classes))]
+    chosen = [rng.choice(np.flatnonzero(labels == c), k, replace=False) for c, k in zip(classes, per_class)]
+    return rng.permutation(np.concatenate(chosen))
+
+
+def resolve_model(choice: str) -> str:
+    """A hub name or folder; `auto` asks helpers.resolve_bert (bert-base-uncased, else the offline MiniLM)."""
+    if choice != "auto":
+        return choice
+    from helpers.models import resolve_bert
+
+    return resolve_bert("auto")
+
+
+def load_model(name: str, device: torch.device, seed: int) -> torch.nn.Module:
+    """The classifier in float32 with SDPA attention; seeded, so both runs start from the same head."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the "classifier weights newly initialised" report, twice, says nothing new
+    torch.manual_seed(seed)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        name, num_labels=2, dtype=torch.float32, attn_implementation="sdpa")
+    return model.to(device)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Measuring
+# ----------------------------------------------------------------------------------------------------------
+
+def sync(device: torch.device) -> None:
+    """Wait for the GPU, so that a timer reads work done rather than work queued."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_memory(device: torch.device) -> None:
+    """Free what the last run left and restart the peak-memory counter."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_gib(device: torch.device) -> float | None:
+    """Most GPU memory PyTorch held since the last reset (None on a CPU)."""
+    return round(torch.cuda.max_memory_allocated(device) / 2**30, 3) if device.type == "cuda" else None
+
+
+def evaluate_run(model: torch.nn.Module, test_batches: T.TokenBatches, labels: np.ndarray,
+                 device: torch.device) -> dict[str, float]:
+    """Test metrics with one evaluation code for both runs (length-sorted batches, the same autocast)."""
+    sync(device)
+    start = time.perf_counter()
+    probs = T.predict_proba(model, test_batches)
+    sync(device)
+    metrics = T.binary_metrics(labels, probs.argmax(-1))
+    return {"test_accuracy": round(metrics["accuracy"], 5), "test_f1": round(metrics["f1"], 5),
+            "eval_seconds": round(time.perf_counter() - start, 3)}
+
+
+def mask_check(model: torch.nn.Module, ids: list[list[int]], device: torch.device) -> float:
+    """Largest logit difference between a batch with the usual 2-D mask and with the ready 4-D one (eval, fp32)."""
+    outputs = []
+    for mask in ("2d", "4d"):
+        batches = T.TokenBatches(ids, np.zeros(len(ids), dtype=np.int64), len(ids), device=device, mask=mask)
+        outputs.append(T.predict_proba(model, batches, dtype=None))
+    return float(np.abs(outputs[0] - outputs[1]).max())
+
+
+def warm_up(model: torch.nn.Module, device: torch.device, batch_size: int, max_length: int) -> None:
+    """A few untimed forward/backward passes so neither timed run pays for CUDA and kernel start-up."""
+    if device.type != "cuda":
+        return
+    dtype = autocast_dtype(device)
+    for length in (max_length, max(8, max_length // 4)):
+        ids = torch.randint(1000, 20000, (batch_size, length), device=device)
+        for _ in range(3):
+            with torch.autocast("cuda", dtype=dtype):
+                loss = model(input_ids=ids).logits.float().sum()
+            loss.backward()
+    model.zero_grad(set_to_none=True)
+    sync(device)
+
+
+def run_ours(args: argparse.Namespace, model_name: str, device: torch.device, train_ids: list[list[int]],
+             y_train: np.ndarray, test_batches: T.TokenBatches, y_test: np.ndarray) -> dict[str, Any]:
+    """The course's loop: GPU-resident, length-grouped, per-batch padded data; fused AdamW; helpers.fit."""
+    reset_memory(device)
+    model = load_model(model_name, device, args.seed)
+    seed_everything(args.seed)
+    start = time.perf_counter()
+    batches = T.TokenBatches(train_ids, y_train, args.batch_size, shuffle=True, seed=args.seed, device=device,
+                             pad_to_multiple_of=args.pad_multiple, mask=args.mask)
+    sync(device)
+    prepare_s = time.perf_counter() - start
+    optimizer = T.make_adamw(model, args.lr, args.weight_decay)
+    total = args.epochs * len(batches)
+    scheduler = T.linear_warmup_decay(optimizer, total, T.warmup_steps_for(total, args.warmup))
+    sync(device)
+    start = time.perf_counter()
+    history = fit(model, batches, epochs=args.epochs, optimizer=optimizer, scheduler=scheduler,
+                  max_grad_norm=1.0, log_every=args.log_every, progress=args.progress)
+    sync(device)
+    train_s = time.perf_counter() - start
+    peak = peak_memory_gib(device)
+    result = {
+        "train_seconds": round(train_s, 3),
+        "samples_per_s": round(len(y_train) * args.epochs / train_s, 1),
+        "peak_memory_gib": peak,
+        "prepare_seconds": round(prepare_s, 3),
+        "steps": total,
+        "epochs": [{k: round(v, 5) if isinstance(v, float) else v for k, v in e.items()} for e in history.epochs],
+        "setup": (f"helpers.fit; TokenBatches on {device.type}: length-grouped batches (groups of "
+                  f"{batches.group_batches} batches), each padded to a multiple of {args.pad_multiple}, mask "
+                  f"{args.mask}; AdamW fused={optimizer.defaults.get('fused')}, no decay on biases/LayerNorm; "
+                  "linear warmup and decay; autocast " + str(autocast_dtype(device))),
+    }
+    result.update(evaluate_run(model, test_batches, y_test, device))
+    del model, optimizer, batches
+    return result
+
+
+class _Reviews(torch.utils.data.Dataset):
+    """Pre-tokenised reviews as the Trainer wants them: one dict per review, padded later by its collator."""
+
+    def __init__(self, ids: list[list[int]], labels: np.ndarray) -> None:
+        self.ids, self.labels = ids, labels
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"input_ids": self.ids[i], "labels": int(self.labels[i])}
+
+
+def run_trainer(args: argparse.Namespace, model_name: str, tokenizer: Any, device: torch.device,
+                train_ids: list[list[int]], y_train: np.ndarray, test_batches: T.TokenBatches,
+                y_test: np.ndarray) -> dict[str, Any]:
+    """Hugging Face Trainer with its defaults plus the same hyperparameters (dynamic padding per batch)."""
+    if importlib.util.find_spec("accelerate") is None:
+        return {"skipped": "the Trainer needs accelerate: pip install 'dl-course-helpers[bench]'"}
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    reset_memory(device)
+    model = load_model(model_name, device, args.seed)
+    dtype = autocast_dtype(device)
+    total = args.epochs * math.ceil(len(y_train) / args.batch_size)
+    options = dict(
+        per_device_train_batch_size=args.batch_size, num_train_epochs=args.epochs, learning_rate=args.lr,
+        weight_decay=args.weight_decay, warmup_steps=T.warmup_steps_for(total, args.warmup),
+        lr_scheduler_type="linear", max_grad_norm=1.0, bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
+        logging_steps=args.log_every, save_strategy="no", report_to="none", seed=args.seed,
+        disable_tqdm=not args.progress, use_cpu=device.type == "cpu", dataloader_pin_memory=device.type == "cuda",
+    )
+    if args.trainer_sampling != "random":
+        options["train_sampling_strategy"] = args.trainer_sampling
+    with tempfile.TemporaryDirectory() as out_dir:
+        targs = TrainingArguments(output_dir=out_dir, **options)
+        trainer = Trainer(model=model, args=targs, train_dataset=_Reviews(train_ids, y_train),
+                          data_collator=DataCollatorWithPadding(tokenizer))
+        sync(device)
+        start = time.perf_counter()
+        output = trainer.train()
+        sync(device)
+        train_s = time.perf_counter() - start
+    peak = peak_memory_gib(device)
+    result = {
+        "train_seconds": round(train_s, 3),
+        "samples_per_s": round(len(y_train) * args.epochs / train_s, 1),
+        "peak_memory_gib": peak,
+        "trainer_train_runtime": round(float(output.metrics["train_runtime"]), 3),
+        "steps": int(output.global_step),
+        "final_train_loss": round(float(output.training_loss), 5),
+        "setup": (f"transformers.Trainer: optim {targs.optim}, DataCollatorWithPadding, sampler "
+                  f"{args.trainer_sampling}, dataloader_num_workers {targs.dataloader_num_workers}, "
+                  f"bf16={targs.bf16} fp16={targs.fp16}"),
+    }
+    result.update(evaluate_run(trainer.model, test_batches, y_test, device))
+    del model, trainer
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Main
+# ----------------------------------------------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options; --smoke shrinks everything to a CPU-sized proof run."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="auto", help="hub name or folder of a BERT (auto: helpers.resolve_bert)")
+    p.add_argument("--max-length", type=int, default=512)
+    p.add_argument("--truncation", choices=T.TRUNCATIONS, default="head",
+                   help="how reviews longer than max-length are cut, for both runs (default: head)")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--warmup", type=float, default=0.1, help="share of all steps spent warming up")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train-size", type=int, default=None, help="stratified subset of the training set (default: all)")
+    p.add_argument("--test-size", type=int, default=None, help="stratified subset of the test set (default: all)")
+    p.add_argument("--eval-batch-size", type=int, default=256)
+    p.add_argument("--mask", choices=("2d", "4d"), default="4d", help="our loop's attention mask (see TokenBatches)")
+    p.add_argument("--pad-multiple", type=int, default=8, help="our loop pads each batch to a multiple of this")
+    p.add_argument("--trainer-sampling", default="random",
+                   help="the Trainer's train_sampling_strategy (random is its default)")
+    p.add_argument("--runs", default="ours,trainer", help="which runs, comma-separated: ours, trainer")
+    p.add_argument("--log-every", type=int, default=100, help="steps between loss reads (each one waits for the GPU)")
+    p.add_argument("--progress", action="store_true", help="show progress bars")
+    p.add_argument("--smoke", action="store_true",
+                   help="CPU proof run: 256 train / 256 test reviews, max length 128, 1 epoch, batch 16")
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.train_size = args.train_size or 256
+        args.test_size = args.test_size or 256
+        args.max_length, args.epochs, args.batch_size, args.lr = 128, 1, 16, 1e-4
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Prepare the data once, run each loop on it, print (and write) one JSON report."""
+    args = parse_args(argv)
+    from transformers import AutoTokenizer
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    seed_everything(args.seed)
+    model_name = resolve_model(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(model_name)
+
+    start = time.perf_counter()
+    texts_train, labels_train = read_imdb("train")
+    texts_test, labels_test = read_imdb("test")
+    pick_train = stratified_indices(labels_train, args.train_size, args.seed)
+    pick_test = stratified_indices(labels_test, args.test_size, args.seed)
+    texts_train, y_train = [texts_train[i] for i in pick_train], labels_train[pick_train]
+    texts_test, y_test = [texts_test[i] for i in pick_test], labels_test[pick_test]
+    read_s = time.perf_counter() - start
+    start = time.perf_counter()
+    train_ids = T.encode_reviews(tokenizer, texts_train, args.max_length, args.truncation)
+    test_ids = T.encode_reviews(tokenizer, texts_test, args.max_length, args.truncation)
+    tokenize_s = time.perf_counter() - start
+    lengths = np.array([len(x) for x in train_ids])
+    test_batches = T.TokenBatches(test_ids, y_test, args.eval_batch_size, device=device,
+                                  pad_to_multiple_of=args.pad_multiple, mask=args.mask)
+
+    probe = load_model(model_name, device, args.seed)
+    mask_diff = None
+    if args.mask == "4d":
+        mask_diff = mask_check(probe, [train_ids[i] for i in np.argsort(lengths)[::max(1, len(lengths) // 8)][:8]], device)
+        if not mask_diff < 1e-3:
+            print(f"warning: 4-D mask changes the logits by {mask_diff:.2e}; using 2-D masks", file=sys.stderr)
+            args.mask = "2d"
+            test_batches.mask = "2d"
+    warm_up(probe, device, args.batch_size, args.max_length)
+    n_params = sum(p.numel() for p in probe.parameters())
+    del probe
+
+    report: dict[str, Any] = {
+        "benchmark": "imdb_finetune",
+        "smoke": args.smoke,
+        "device": describe_device(device),
+        "device_type": device.type,
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "precision": str(autocast_dtype(device) or "float32"),
+        "versions": {name: _version(name) for name in ("torch", "transformers", "accelerate", "numpy")},
+        "python": platform.python_version(),
+        "model": Path(model_name).name if Path(model_name).exists() else model_name,
+        "model_parameters": n_params,
+        "hyperparameters": {k: getattr(args, k) for k in ("max_length", "truncation", "epochs", "batch_size", "lr",
+                                                           "weight_decay", "warmup", "seed")},
+        "data": {
+            "train_reviews": len(y_train), "test_reviews": len(y_test),
+            "read_seconds": round(read_s, 3), "tokenize_seconds": round(tokenize_s, 3),
+            "mean_train_tokens": round(float(lengths.mean()), 1),
+            "padding_fraction": {
+                "random_batches": round(T.padding_fraction(lengths, T.random_batches(len(lengths), args.batch_size)), 4),
+                "length_grouped": round(T.padding_fraction(
+                    lengths, T.length_grouped_batches(lengths, args.batch_size, seed=args.seed)), 4),
+            },
+        },
+        "mask_check_max_logit_diff": mask_diff,
+        "runs": {},
+    }
+    for name in [r.strip() for r in args.runs.split(",") if r.strip()]:
+        print(f"--- {name} ---", file=sys.stderr, flush=True)
+        if name == "ours":
+            report["runs"]["ours"] = run_ours(args, model_name, device, train_ids, y_train, test_batches, y_test)
+        elif name == "trainer":
+            report["runs"]["trainer"] = run_trainer(args, model_name, tokenizer, device, train_ids, y_train,
+                                                    test_batches, y_test)
+        else:
+            raise SystemExit(f"unknown run {name!r}: choose ours, trainer")
+        print(json.dumps({name: report["runs"][name]}, indent=1), file=sys.stderr, flush=True)
+
+    ours, trainer = report["runs"].get("ours"), report["runs"].get("trainer")
+    if ours and trainer and "train_seconds" in trainer:
+        ratio = ours["train_seconds"] / trainer["train_seconds"]
+        report["comparison"] = {
+            "time_ours_over_trainer": round(ratio, 4),
+            "speedup": round(1 / ratio, 3),
+            "accuracy_difference": round(ours["test_accuracy"] - trainer["test_accuracy"], 5),
+            "goal": "test accuracy >= 0.926 in at most half of the Trainer's training time (full data, max length 512, 2 epochs)",
+            "goal_met": bool(ratio <= 0.5 and ours["test_accuracy"] >= 0.926) if not args.smoke else None,
+        }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return report
+
+
+def _version(package: str) -> str | None:
+    """Installed version of a package, or None."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+if __name__ == "__main__":
+    main()

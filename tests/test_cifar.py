@@ -1,0 +1,196 @@
+"""helpers.cifar: augmentation, the device loader, whitening, identity init, schedules, lookahead, TTA, the recipe."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from helpers import cifar as C
+
+DATA = Path(os.environ.get("COURSE_DATA_DIR", Path(__file__).resolve().parent.parent / "data")) / "cifar10"
+
+
+def images(n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
+
+
+def test_augment_without_shift_or_flip_is_the_identity():
+    x = images()
+    out = C.augment(x, torch.zeros(6, 2, dtype=torch.long), torch.zeros(6, dtype=torch.bool))
+    assert out.dtype == torch.uint8 and torch.equal(out, x)
+
+
+def test_augment_matches_reflect_padding_then_crop_and_flip():
+    x = images()
+    shifts = torch.tensor([[-2, -2], [2, 2], [0, 1], [-1, 2], [1, -2], [0, 0]])
+    flips = torch.tensor([False, True, False, True, True, False])
+    out = C.augment(x, shifts, flips)
+    padded = F.pad(x.float(), (2, 2, 2, 2), mode="reflect")
+    for k, ((dy, dx), flip) in enumerate(zip(shifts.tolist(), flips.tolist())):
+        want = padded[k, :, 2 + dy:34 + dy, 2 + dx:34 + dx]
+        want = want.flip(-1) if flip else want
+        assert torch.equal(out[k].float(), want), k
+
+
+def test_eval_loader_keeps_order_normalises_and_uses_channels_last():
+    x, y = images(10), torch.arange(10) % 10
+    mean, std = C.channel_stats(x)
+    loader = C.GpuLoader(x, y, batch_size=4, mean=mean, std=std, train=False)
+    batches = list(loader)
+    assert len(loader) == len(batches) == 3 and [len(b[1]) for b in batches] == [4, 4, 2]
+    xs = torch.cat([b[0] for b in batches])
+    assert torch.equal(torch.cat([b[1] for b in batches]), y)
+    assert batches[0][0].dtype == torch.float32 and batches[0][0].is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(xs.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(xs.std(dim=(0, 2, 3)), torch.ones(3), atol=1e-4)
+    assert torch.allclose(xs, C.normalize(x, mean, std), atol=1e-5)
+
+
+def test_train_loader_drops_the_last_partial_batch_and_shuffles():
+    x, y = images(10), torch.arange(10)
+    loader = C.GpuLoader(x, y, batch_size=4, mean=torch.zeros(3), std=torch.ones(3), translate=2, flip="random")
+    labels = [b[1] for b in loader]
+    assert len(loader) == len(labels) == 2 and all(len(lab) == 4 for lab in labels)
+    assert len(set(torch.cat(labels).tolist())) == 8 and torch.cat(labels).tolist() != list(range(8))
+
+
+def test_alternating_flip_flips_each_image_every_other_epoch():
+    x, y = images(64), torch.zeros(64, dtype=torch.long)
+    loader = C.GpuLoader(x, y, batch_size=8, mean=torch.zeros(3), std=torch.ones(3), flip="alternating")
+    e0, e1, e2 = (loader.flips_for_epoch(e) for e in range(3))
+    assert torch.equal(e1, ~e0) and torch.equal(e2, e0) and 10 < int(e0.sum()) < 54
+    random = C.GpuLoader(x, y, batch_size=8, mean=torch.zeros(3), std=torch.ones(3), flip="random")
+    assert not torch.equal(random.flips_for_epoch(0), ~random.flips_for_epoch(1))
+    with pytest.raises(ValueError):
+        C.GpuLoader(x, y, batch_size=8, mean=torch.zeros(3), std=torch.ones(3), flip="sometimes")
+
+
+def test_whitening_filters_decorrelate_patches():
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(64, 1, 33, 33, generator=g)
+    smooth = F.avg_pool2d(base, 2, stride=1)  # neighbouring pixels strongly correlated
+    x = torch.cat([smooth, 0.5 * smooth + 0.1 * torch.randn(64, 1, 32, 32, generator=g), torch.randn(64, 1, 32, 32, generator=g)], 1)
+    filters, eigenvalues = C.whitening_filters(x, kernel_size=2, eps=0.0)
+    assert filters.shape == (12, 3, 2, 2) and torch.all(eigenvalues[:-1] >= eigenvalues[1:])
+    out = F.conv2d(x, filters).permute(0, 2, 3, 1).reshape(-1, 12)
+    out = out - out.mean(0)
+    cov = out.T @ out / len(out)
+    assert torch.allclose(cov, torch.eye(12), atol=1e-3)
+
+
+def test_init_whitening_sets_plus_minus_pairs_and_freezes_the_weights():
+    stem = nn.Conv2d(3, 24, 2)
+    C.init_whitening_(stem, torch.randn(16, 3, 32, 32))
+    assert not stem.weight.requires_grad and stem.bias.requires_grad
+    assert torch.equal(stem.weight[:12], -stem.weight[12:])
+
+
+def test_identity_init_passes_the_input_through_the_first_channels():
+    model = C.identity_init_(C.CifarNet(widths=(8, 16, 16)))
+    conv = model.groups[1].conv1  # 8 -> 16 channels
+    x = torch.randn(2, 8, 7, 7)
+    assert torch.allclose(conv(x)[:, :8], x, atol=1e-6)
+    x16 = torch.randn(2, 16, 5, 5)
+    assert torch.allclose(model.groups[1].conv2(x16), x16, atol=1e-6)
+    plain = C.CifarNet(widths=(8, 16, 16)).groups[1].conv2
+    assert not torch.allclose(plain(x16), x16, atol=1e-2)
+
+
+def test_net_shapes_parameters_and_flops():
+    model = C.CifarNet(widths=(8, 16, 32))
+    assert model(torch.randn(3, 3, 32, 32)).shape == (3, 10)
+    convs = 3 * 24 * 4 + 24 + (24 * 8 + 8 * 8 + 8 * 16 + 16 * 16 + 16 * 32 + 32 * 32) * 9
+    norms = 2 * (8 + 16 + 32) * 2  # weight and bias of 6 BatchNorms
+    assert C.count_parameters(model) == convs + norms + 32 * 10
+    assert C.count_parameters(model, trainable_only=True) == convs + norms // 2 + 32 * 10
+    total, per_module = C.count_flops(nn.Conv2d(3, 4, 3, padding=1, bias=False), torch.randn(1, 3, 8, 8))
+    assert total == 2 * 3 * 4 * 9 * 64
+
+
+def test_triangular_schedule_warms_up_then_decays():
+    f = C.triangular_schedule(100, peak_at=0.25, start=0.2, end=0.0)
+    assert f(0) == pytest.approx(0.2) and f(25) == pytest.approx(1.0) and f(100) == pytest.approx(0.0)
+    assert f(10) < f(20) and f(50) > f(75)
+
+
+def test_optimizer_groups_freeze_the_stem_bias_and_scale_with_batch_size():
+    recipe = C.Recipe(widths=(8, 8, 8), batch_size=256, whiten_bias_until=0.5)
+    model = C.make_model(recipe)
+    model.stem.weight.requires_grad_(False)
+    opt, sched = C.make_optimizer(model, recipe, total_steps=10, steps_per_epoch=5)
+    ids = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert id(model.groups[0].norm1.weight) not in ids and id(model.groups[0].norm1.bias) in ids
+    rest, norm_group, stem = opt.param_groups
+    assert rest["lr"] == pytest.approx(recipe.lr / 4 * 0.2) and norm_group["lr"] == pytest.approx(64 * rest["lr"])
+    assert rest["lr"] * rest["weight_decay"] == pytest.approx(recipe.weight_decay / 4 * 0.2)
+    for _ in range(6):
+        opt.step()
+        sched.step()
+    assert stem["lr"] == 0.0 and rest["lr"] > 0
+
+
+def test_lookahead_pulls_weights_towards_the_slow_copy():
+    model = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    la = C.Lookahead(model, opt, total_steps=4, steps_per_epoch=100, every=2, decay=0.5, power=0.0)
+    for step in range(4):
+        model.weight.grad = torch.full_like(model.weight, -1.0)  # each step adds 1
+        opt.step()
+    # step 2: slow = 2 (first copy); steps 3-4: fast = 4, rho = 0.25 -> slow = 0.25 * 2 + 0.75 * 4 = 3.5
+    assert model.weight.item() == pytest.approx(3.5)
+    la.remove()
+    model.weight.grad = torch.full_like(model.weight, -1.0)
+    opt.step()
+    assert model.weight.item() == pytest.approx(4.5)
+
+
+def test_tta_levels():
+    torch.manual_seed(0)
+    mirror_invariant = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 10))
+    x = torch.randn(4, 3, 32, 32)
+    assert torch.allclose(C.tta_logits(mirror_invariant, x, 1), mirror_invariant(x), atol=1e-6)
+    net = C.CifarNet(widths=(8, 8, 8), logit_scale=1e4).eval()
+    manual = 0.5 * (net(x) + net(x.flip(-1)))
+    assert torch.allclose(C.tta_logits(net, x, 1), manual, rtol=1e-4, atol=1e-3)
+    assert not torch.allclose(C.tta_logits(net, x, 2), manual, rtol=1e-2, atol=1e-2)
+    assert C.tta_logits(net, x, 2).shape == (4, 10)
+
+
+def test_train_learns_a_toy_task_and_reports_times():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 2, (384,), generator=g)
+    x = torch.randint(0, 120, (384, 3, 16, 16), generator=g, dtype=torch.uint8)  # small images: a fast test
+    x[y == 1, 0] += 120  # class 1 is redder
+    data = {"x_train": x[:256], "y_train": y[:256], "x_test": x[256:], "y_test": y[256:]}
+    recipe = C.Recipe(widths=(8, 8, 8), epochs=4, batch_size=32, whiten_images=64, eval_batch_size=64)
+    run = C.train(recipe, data, torch.device("cpu"), keep_outputs=True)
+    assert run.accuracy > 0.9 and run.tta_accuracy > 0.9
+    assert run.train_time_s > 0 and len(run.history) == 4 and run.extra["steps"] == 32
+    assert run.extra["tta_logits"].shape == (128, 10) and torch.equal(run.extra["labels"], y[256:])
+    assert not run.model.stem.weight.requires_grad
+
+
+def test_ablation_rows_add_one_trick_at_a_time():
+    rows = C.ablation_recipes(C.Recipe())
+    first, last = rows[0][1], rows[-1][1]
+    assert not first.whiten and first.schedule == "constant" and first.label_smoothing == 0
+    assert last.whiten and last.lookahead and last.flip == "alternating" and last.schedule == "triangular"
+    assert len({r.to_dict().__repr__() for _, r in rows}) == len(rows)
+
+
+@pytest.mark.skipif(not (DATA / "test.parquet").exists(), reason="no local CIFAR-10 copy")
+def test_pyarrow_reader_matches_the_datasets_reader():
+    a = C.load_cifar10_tensors(train_size=20, test_size=100, backend="pyarrow")
+    b = C.load_cifar10_tensors(train_size=20, test_size=100, backend="datasets")  # helpers.stratified_subset
+    assert a["x_test"].shape == (100, 3, 32, 32) and a["x_test"].dtype == torch.uint8
+    for key in a:  # same images in the same order: the two readers and the two subset functions agree
+        assert torch.equal(a[key], b[key]), key
+    assert torch.equal(a["y_train"].bincount(minlength=10), torch.full((10,), 2))
+    with pytest.raises(ValueError):
+        C.load_cifar10_tensors(backend="tfds")
