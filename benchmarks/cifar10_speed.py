@@ -44,11 +44,12 @@ def import_cifar() -> tuple[types.ModuleType, str]:
         import helpers.cifar as cifar
 
         return cifar, "full"
-    except ImportError:  # e.g. no `datasets`, `matplotlib` or `tqdm` on a bare GPU machine
+    except ImportError as error:  # e.g. no `matplotlib` or `tqdm` on a bare GPU machine
+        missing = error.name or str(error)
         for name in [m for m in sys.modules if m == "helpers" or m.startswith("helpers.")]:
             del sys.modules[name]
     package = types.ModuleType("helpers")
-    package.__path__ = [str(ROOT / "helpers")]  # skip helpers/__init__.py (it imports datasets and matplotlib)
+    package.__path__ = [str(ROOT / "helpers")]  # skip helpers/__init__.py (it imports the plotting helpers)
     sys.modules["helpers"] = package
     try:
         import tqdm.auto  # noqa: F401  (helpers.train's progress bars)
@@ -72,7 +73,7 @@ def import_cifar() -> tuple[types.ModuleType, str]:
         sys.modules.update({"tqdm": tqdm, "tqdm.auto": tqdm_auto})
     import helpers.cifar as cifar
 
-    return cifar, "minimal (no datasets: pyarrow reader)"
+    return cifar, f"minimal (helpers/__init__.py skipped: no {missing})"
 
 
 def stats(values: list[float]) -> dict[str, float | list[float]]:
@@ -119,6 +120,12 @@ def main(argv: list[str] | None = None) -> dict:
                                    "tta_level": args.tta_level}.items() if v is not None}
     recipe = cifar.Recipe(**{**recipe.to_dict(), **overrides})
 
+    try:
+        import datasets  # noqa: F401
+
+        reader = "datasets (helpers.load_cifar10)"
+    except ImportError:
+        reader = "pyarrow + Pillow (no datasets package)"
     t0 = time.perf_counter()
     data = cifar.load_cifar10_tensors(**sizes, root=args.data_dir)
     load_s = time.perf_counter() - t0
@@ -157,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
         "helpers_import": import_mode,
         "data": {"name": "CIFAR-10, the course's shared copy (JPEG-compressed images, official split)",
                  "train_images": len(data["y_train"]), "test_images": len(data["y_test"]),
-                 "load_and_decode_s": round(load_s, 2)},
+                 "reader": reader, "load_and_decode_s": round(load_s, 2)},
         "recipe": recipe.to_dict(),
         "runs": args.runs,
         "seeds": list(range(args.runs)),

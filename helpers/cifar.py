@@ -10,7 +10,6 @@ alternating flips and test-time augmentation. The code is our own, and every tri
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -24,33 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .device import autocast_dtype
+from .data import data_dir, images_to_tensor, load_cifar10, stratified_indices, stratified_subset
 from .train import History, evaluate, fit
 
 NUM_CLASSES = 10
 
 # --------------------------------------------------------------------------------------------------
-# Data: uint8 tensors, read through helpers.data when `datasets` is installed, else with pyarrow
+# Data: uint8 tensors, read through helpers.load_cifar10 when `datasets` is installed, else with pyarrow
 # --------------------------------------------------------------------------------------------------
-
-
-def stratified_indices(labels: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
-    """Shuffled indices of a class-balanced subset (the CIFAR test split is sorted by class: never head-slice)."""
-    labels_np = labels.cpu().numpy()
-    rng = np.random.default_rng(seed)
-    classes, counts = np.unique(labels_np, return_counts=True)
-    exact = counts / counts.sum() * size
-    take = np.floor(exact).astype(int)
-    for i in np.argsort(-(exact - take))[: size - take.sum()]:
-        take[i] += 1
-    chosen = [rng.choice(np.flatnonzero(labels_np == c), k, replace=False) for c, k in zip(classes, take)]
-    return torch.from_numpy(rng.permutation(np.concatenate(chosen)))
-
-
-def _default_data_root() -> Path:
-    """$COURSE_DATA_DIR, else the repository's data/ folder (the same rule as helpers.data.data_dir)."""
-    env = os.environ.get("COURSE_DATA_DIR")
-    return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parent.parent / "data"
 
 
 def _decode_jpegs(blobs: list[bytes]) -> torch.Tensor:
@@ -76,7 +56,7 @@ def read_parquet_split(path: str | Path, size: int | None = None, seed: int = 0)
     labels = torch.tensor(table.column("label").to_pylist(), dtype=torch.long)
     blobs = table.column("img").combine_chunks().field("bytes")
     if size is not None and size < len(labels):
-        keep = stratified_indices(labels, size, seed)
+        keep = torch.from_numpy(stratified_indices(labels, size, seed))
         return _decode_jpegs([blobs[i].as_py() for i in keep.tolist()]), labels[keep]
     return _decode_jpegs(blobs.to_pylist()), labels
 
@@ -90,24 +70,23 @@ def load_cifar10_tensors(train_size: int | None = None, test_size: int | None = 
     """
     if backend not in ("auto", "datasets", "pyarrow"):
         raise ValueError(f"backend must be 'auto', 'datasets' or 'pyarrow', not {backend!r}")
-    hdata = None
-    if backend != "pyarrow":
+    use_datasets = backend == "datasets"
+    if backend == "auto":
         try:
-            import datasets  # noqa: F401  (helpers.data reads through it)
+            import datasets  # noqa: F401  (helpers.load_cifar10 reads through it)
 
-            from . import data as hdata
+            use_datasets = True
         except ImportError:
-            if backend == "datasets":
-                raise
+            use_datasets = False
     out: dict[str, torch.Tensor] = {}
-    if hdata is not None:
-        ds = hdata.load_cifar10(Path(root) if root is not None else None)
+    if use_datasets:
+        ds = load_cifar10(Path(root) if root is not None else None)
         for split, size in (("train", train_size), ("test", test_size)):
-            part = ds[split] if size is None else hdata.stratified_subset(ds[split], size, seed)
-            out[f"x_{split}"] = hdata.images_to_tensor(part)
+            part = ds[split] if size is None else stratified_subset(ds[split], size, seed)
+            out[f"x_{split}"] = images_to_tensor(part)
             out[f"y_{split}"] = torch.tensor(part["label"], dtype=torch.long)
         return out
-    folder = (Path(root) if root is not None else _default_data_root()) / "cifar10"
+    folder = (Path(root) if root is not None else data_dir()) / "cifar10"
     for split, size in (("train", train_size), ("test", test_size)):
         out[f"x_{split}"], out[f"y_{split}"] = read_parquet_split(folder / f"{split}.parquet", size, seed)
     return out
@@ -119,7 +98,7 @@ def subset_tensors(data: dict[str, torch.Tensor], train_size: int | None = None,
     out = dict(data)
     for split, size in (("train", train_size), ("test", test_size)):
         if size is not None and size < len(data[f"y_{split}"]):
-            keep = stratified_indices(data[f"y_{split}"], size, seed).to(data[f"y_{split}"].device)
+            keep = torch.from_numpy(stratified_indices(data[f"y_{split}"], size, seed)).to(data[f"y_{split}"].device)
             out[f"x_{split}"], out[f"y_{split}"] = data[f"x_{split}"][keep], data[f"y_{split}"][keep]
     return out
 
