@@ -10,7 +10,7 @@ Proof that it runs end to end, on a CPU in a minute or two (a few hundred review
 MODEL is a hub name or a folder with a BERT (`auto`, the default, asks helpers.resolve_bert). The data
 come from $COURSE_DATA_DIR/imdb/{train,test}.parquet (read with pyarrow) or, failing that, from
 helpers.load_imdb(). Needs torch, transformers, numpy, pyarrow; the Trainer also needs accelerate.
-See benchmarks/README_imdb.md for what is measured and how.
+See benchmarks/README.md for what is measured and how.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def import_helpers() -> Any:
 
 helpers = import_helpers()
 from helpers import text as T  # noqa: E402
-from helpers.device import autocast_dtype, describe_device, seed_everything  # noqa: E402
+from helpers.device import autocast_dtype, describe_device, get_device, seed_everything  # noqa: E402
 from helpers.train import fit  # noqa: E402
 
 
@@ -102,6 +102,14 @@ def resolve_model(choice: str) -> str:
     return resolve_bert("auto")
 
 
+def model_label(name: str) -> str:
+    """A short name for the report: the hub name, or a folder's name (its package's for the offline model)."""
+    path = Path(name)
+    if not path.exists():
+        return name
+    return path.parent.name if path.name == "model" else path.name
+
+
 def load_model(name: str, device: torch.device, seed: int) -> torch.nn.Module:
     """The classifier in float32 with SDPA attention; seeded, so both runs start from the same head."""
     from transformers import AutoModelForSequenceClassification
@@ -135,6 +143,12 @@ def reset_memory(device: torch.device) -> None:
 def peak_memory_gib(device: torch.device) -> float | None:
     """Most GPU memory PyTorch held since the last reset (None on a CPU)."""
     return round(torch.cuda.max_memory_allocated(device) / 2**30, 3) if device.type == "cuda" else None
+
+
+def speed_record(n_samples: int, epochs: int, train_s: float, device: torch.device) -> dict[str, Any]:
+    """The timing fields both runs report, in the same units."""
+    return {"train_seconds": round(train_s, 3), "samples_per_s": round(n_samples * epochs / train_s, 1),
+            "peak_memory_gib": peak_memory_gib(device)}
 
 
 def evaluate_run(model: torch.nn.Module, test_batches: T.TokenBatches, labels: np.ndarray,
@@ -193,11 +207,8 @@ def run_ours(args: argparse.Namespace, model_name: str, device: torch.device, tr
                   max_grad_norm=1.0, log_every=args.log_every, progress=args.progress)
     sync(device)
     train_s = time.perf_counter() - start
-    peak = peak_memory_gib(device)
-    result = {
-        "train_seconds": round(train_s, 3),
-        "samples_per_s": round(len(y_train) * args.epochs / train_s, 1),
-        "peak_memory_gib": peak,
+    result = speed_record(len(y_train), args.epochs, train_s, device)
+    result.update({
         "prepare_seconds": round(prepare_s, 3),
         "steps": total,
         "epochs": [{k: round(v, 5) if isinstance(v, float) else v for k, v in e.items()} for e in history.epochs],
@@ -205,7 +216,7 @@ def run_ours(args: argparse.Namespace, model_name: str, device: torch.device, tr
                   f"{batches.group_batches} batches), each padded to a multiple of {args.pad_multiple}, mask "
                   f"{args.mask}; AdamW fused={optimizer.defaults.get('fused')}, no decay on biases/LayerNorm; "
                   "linear warmup and decay; autocast " + str(autocast_dtype(device))),
-    }
+    })
     result.update(evaluate_run(model, test_batches, y_test, device))
     del model, optimizer, batches
     return result
@@ -254,18 +265,15 @@ def run_trainer(args: argparse.Namespace, model_name: str, tokenizer: Any, devic
         output = trainer.train()
         sync(device)
         train_s = time.perf_counter() - start
-    peak = peak_memory_gib(device)
-    result = {
-        "train_seconds": round(train_s, 3),
-        "samples_per_s": round(len(y_train) * args.epochs / train_s, 1),
-        "peak_memory_gib": peak,
+    result = speed_record(len(y_train), args.epochs, train_s, device)
+    result.update({
         "trainer_train_runtime": round(float(output.metrics["train_runtime"]), 3),
         "steps": int(output.global_step),
         "final_train_loss": round(float(output.training_loss), 5),
-        "setup": (f"transformers.Trainer: optim {targs.optim}, DataCollatorWithPadding, sampler "
+        "setup": (f"transformers.Trainer: optim {getattr(targs.optim, 'value', targs.optim)}, DataCollatorWithPadding, sampler "
                   f"{args.trainer_sampling}, dataloader_num_workers {targs.dataloader_num_workers}, "
                   f"bf16={targs.bf16} fp16={targs.fp16}"),
-    }
+    })
     result.update(evaluate_run(trainer.model, test_batches, y_test, device))
     del model, trainer
     return result
@@ -280,8 +288,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="auto", help="hub name or folder of a BERT (auto: helpers.resolve_bert)")
     p.add_argument("--max-length", type=int, default=512)
-    p.add_argument("--truncation", choices=T.TRUNCATIONS, default="head",
-                   help="how reviews longer than max-length are cut, for both runs (default: head)")
+    p.add_argument("--truncation", choices=T.TRUNCATIONS, default="head+tail",
+                   help="how reviews longer than max-length are cut, the same for both runs (default: head+tail)")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-5)
@@ -299,13 +307,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-every", type=int, default=100, help="steps between loss reads (each one waits for the GPU)")
     p.add_argument("--progress", action="store_true", help="show progress bars")
     p.add_argument("--smoke", action="store_true",
-                   help="CPU proof run: 256 train / 256 test reviews, max length 128, 1 epoch, batch 16")
+                   help="CPU proof run: 400 train / 256 test reviews, max length 64, 1 epoch, batch 8, lr 2e-4")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = p.parse_args(argv)
-    if args.smoke:
-        args.train_size = args.train_size or 256
+    if args.smoke:  # the smoke profile of notebook 03: enough steps to see both loops learn
+        args.train_size = args.train_size or 400
         args.test_size = args.test_size or 256
-        args.max_length, args.epochs, args.batch_size, args.lr = 128, 1, 16, 1e-4
+        args.max_length, args.epochs, args.batch_size, args.lr = 64, 1, 8, 2e-4
     return args
 
 
@@ -314,7 +322,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     from transformers import AutoTokenizer
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = get_device(verbose=False)
     seed_everything(args.seed)
     model_name = resolve_model(args.model)
     tokenizer = AutoTokenizer.from_pretrained(model_name)
@@ -356,7 +364,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "precision": str(autocast_dtype(device) or "float32"),
         "versions": {name: _version(name) for name in ("torch", "transformers", "accelerate", "numpy")},
         "python": platform.python_version(),
-        "model": Path(model_name).name if Path(model_name).exists() else model_name,
+        "model": model_label(model_name),
         "model_parameters": n_params,
         "hyperparameters": {k: getattr(args, k) for k in ("max_length", "truncation", "epochs", "batch_size", "lr",
                                                            "weight_decay", "warmup", "seed")},

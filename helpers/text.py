@@ -272,9 +272,9 @@ def parameter_groups(model: nn.Module, weight_decay: float = 0.01) -> list[dict[
 
 def make_adamw(model: nn.Module, lr: float, weight_decay: float = 0.01, betas: tuple[float, float] = (0.9, 0.999),
                eps: float = 1e-8, fused: bool | None = None) -> torch.optim.AdamW:
-    """AdamW over parameter_groups; fused (one kernel for all parameters) when the model is on a CUDA GPU."""
+    """AdamW over parameter_groups; fused (one kernel for all parameters, several times faster) on CUDA and CPU."""
     if fused is None:
-        fused = next(model.parameters()).device.type == "cuda"
+        fused = next(model.parameters()).device.type in ("cuda", "cpu")
     return torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, betas=betas, eps=eps, fused=fused)
 
 

@@ -163,7 +163,25 @@ def test_no_weight_decay_on_biases_and_layernorm():
     opt = T.make_adamw(TinyNet(), lr=1e-3, weight_decay=0.1)
     assert [g["weight_decay"] for g in opt.param_groups] == [0.1, 0.0]
     assert [len(g["params"]) for g in opt.param_groups] == [2, 4]
-    assert not opt.defaults["fused"]
+    assert opt.defaults["fused"]  # the model is on the CPU, where fused AdamW exists too
+
+
+def test_fused_adamw_steps_like_the_default_one():
+    torch.manual_seed(0)
+    nets = [TinyNet(), TinyNet()]
+    nets[1].load_state_dict(nets[0].state_dict())
+    opts = [T.make_adamw(nets[0], lr=1e-2, weight_decay=0.1, fused=False), T.make_adamw(nets[1], lr=1e-2, weight_decay=0.1)]
+    assert not opts[0].defaults["fused"] and opts[1].defaults["fused"]
+    start = nets[0].lin.weight.detach().clone()
+    x = torch.randint(0, 10, (8, 3))
+    for net, opt in zip(nets, opts):
+        for _ in range(3):
+            net.lin(net.norm(net.emb(x))).pow(2).sum().backward()
+            opt.step()
+            opt.zero_grad()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert not torch.allclose(nets[0].lin.weight, start)  # the steps did move the weights
 
 
 def test_linear_warmup_then_linear_decay():
