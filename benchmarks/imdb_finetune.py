@@ -20,7 +20,6 @@ import gc
 import importlib.util
 import json
 import math
-import os
 import platform
 import sys
 import tempfile
@@ -50,6 +49,7 @@ def import_helpers() -> Any:
         spec = importlib.util.spec_from_file_location("helpers", ROOT / "helpers" / "__init__.py",
                                                       submodule_search_locations=[str(ROOT / "helpers")])
         sys.modules["helpers"] = importlib.util.module_from_spec(spec)
+    import helpers.data
     import helpers.device
     import helpers.text
     import helpers.train
@@ -59,6 +59,7 @@ def import_helpers() -> Any:
 
 helpers = import_helpers()
 from helpers import text as T  # noqa: E402
+from helpers.data import parquet_files, stratified_indices  # noqa: E402
 from helpers.device import autocast_dtype, describe_device, get_device, seed_everything  # noqa: E402
 from helpers.train import fit  # noqa: E402
 
@@ -69,8 +70,7 @@ from helpers.train import fit  # noqa: E402
 
 def read_imdb(split: str) -> tuple[list[str], np.ndarray]:
     """Texts and labels of one IMDB split: Parquet via pyarrow when the files are there, else helpers.load_imdb()."""
-    root = Path(os.environ["COURSE_DATA_DIR"]) if os.environ.get("COURSE_DATA_DIR") else ROOT / "data"
-    path = root / "imdb" / f"{split}.parquet"
+    path = parquet_files("imdb")[split]
     if path.exists():
         import pyarrow.parquet as pq
 
@@ -80,17 +80,6 @@ def read_imdb(split: str) -> tuple[list[str], np.ndarray]:
 
     ds = load_imdb()[split]
     return ds["text"], np.asarray(ds["label"], dtype=np.int64)
-
-
-def stratified_indices(labels: np.ndarray, size: int | None, seed: int) -> np.ndarray:
-    """A shuffled, class-balanced subset of indices (all of them, shuffled, when size is None)."""
-    rng = np.random.default_rng(seed)
-    if size is None or size >= len(labels):
-        return rng.permutation(len(labels))
-    classes = np.unique(labels)
-    per_class = [size // len(classes) + (i < size % len(classes)) for i in range(len(classes))]
-    chosen = [rng.choice(np.flatnonzero(labels == c), k, replace=False) for c, k in zip(classes, per_class)]
-    return rng.permutation(np.concatenate(chosen))
 
 
 def resolve_model(choice: str) -> str:
