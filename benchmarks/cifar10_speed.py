@@ -19,61 +19,20 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.machinery
 import json
 import platform
 import re
 import statistics
 import sys
 import time
-import types
 from pathlib import Path
 
 import torch
+from helpers_import import import_helpers  # benchmarks/helpers_import.py, next to this script
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL = {"tta_accuracy": 0.906, "time_per_run_s": 4.5,
         "reference": "airbench94 (no compile) on one H100 with the shared JPEG CIFAR-10: 90.6% with TTA, ~2.2 s per run"}
-
-
-def import_cifar() -> tuple[types.ModuleType, str]:
-    """helpers.cifar, importing the whole helpers package when its dependencies are there, else only what it needs."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))  # a script, not an installed package: find helpers/ next to benchmarks/
-    try:
-        import helpers.cifar as cifar
-
-        return cifar, "full"
-    except ImportError as error:  # e.g. no `matplotlib` or `tqdm` on a bare GPU machine
-        missing = error.name or str(error)
-        for name in [m for m in sys.modules if m == "helpers" or m.startswith("helpers.")]:
-            del sys.modules[name]
-    package = types.ModuleType("helpers")
-    package.__path__ = [str(ROOT / "helpers")]  # skip helpers/__init__.py (it imports the plotting helpers)
-    sys.modules["helpers"] = package
-    try:
-        import tqdm.auto  # noqa: F401  (helpers.train's progress bars)
-    except ImportError:  # not used here: a stand-in that only iterates
-        class _NoBar:
-            def __init__(self, iterable=None, **kwargs):
-                self.iterable = iterable
-
-            def __iter__(self):
-                return iter(self.iterable)
-
-            def set_postfix(self, **kwargs):
-                pass
-
-        tqdm = types.ModuleType("tqdm")
-        tqdm_auto = types.ModuleType("tqdm.auto")
-        for module in (tqdm, tqdm_auto):  # a spec, because torch._dynamo looks modules up with find_spec
-            module.__spec__ = importlib.machinery.ModuleSpec(module.__name__, None)
-        tqdm_auto.tqdm = _NoBar
-        tqdm.auto = tqdm_auto
-        sys.modules.update({"tqdm": tqdm, "tqdm.auto": tqdm_auto})
-    import helpers.cifar as cifar
-
-    return cifar, f"minimal (helpers/__init__.py skipped: no {missing})"
 
 
 def stats(values: list[float]) -> dict[str, float | list[float]]:
@@ -106,7 +65,8 @@ def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark and return (and write) its JSON record."""
     args = parse_args(argv)
     args.runs = args.runs or (2 if args.smoke else 5)
-    cifar, import_mode = import_cifar()
+    import_mode = import_helpers("cifar")
+    import helpers.cifar as cifar
     device = torch.device("cuda" if torch.cuda.is_available() and not (args.cpu or args.smoke) else "cpu")
     if device.type != "cuda" and not args.smoke:
         print("No GPU: this benchmark is meant for one. Running anyway (use --smoke for a quick check).", file=sys.stderr)

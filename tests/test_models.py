@@ -34,6 +34,30 @@ def test_nothing_available_says_how_to_get_it(monkeypatch):
         models.resolve_bert()
 
 
+def test_small_model_prefers_the_installed_package(monkeypatch, capsys):
+    monkeypatch.setattr(models, "hub_model_available", lambda name: pytest.fail("no hub lookup needed"))
+    path = models.resolve_bert("small")
+    assert path == str(models.offline_bert_path())
+    out = capsys.readouterr().out
+    assert "MiniLM-L6-H384" in out and '"small"' in out and path not in out
+
+
+def test_small_model_from_the_hub_without_the_package(monkeypatch, capsys):
+    monkeypatch.setattr(models, "offline_bert_path", lambda: None)
+    monkeypatch.setattr(models, "hub_model_available", lambda name: name == models.SMALL_BERT_HUB)
+    assert models.resolve_bert("small") == models.SMALL_BERT_HUB
+    assert "from the Hugging Face hub" in capsys.readouterr().out
+    monkeypatch.setattr(models, "hub_model_available", lambda name: False)
+    with pytest.raises(models.ModelNotFoundError, match="all-MiniLM-L6-v2"):
+        models.resolve_bert("small")
+
+
+def test_base_model_choice_is_portable():
+    assert models.base_model_choice(str(models.offline_bert_path())) == "small"
+    assert models.base_model_choice(models.SMALL_BERT_HUB) == "small"
+    assert models.base_model_choice("bert-base-uncased") == "bert-base-uncased"
+
+
 def test_hub_reachable_honours_offline_flag(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert hub.hub_reachable() is False
