@@ -13,7 +13,7 @@ PORT ?= 8888
 # JupyterLab refuses to start as root (containers, some cloud machines) unless told it may
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup lab test clean
+.PHONY: setup lab test clean editions pack install-pack site
 
 setup: $(VENV)/.installed
 
@@ -31,5 +31,50 @@ lab: setup
 test: setup
 	COURSE_PROFILE=smoke $(BIN)/python -m pytest $(TESTS)
 
+# The oldest versions we claim (issue 9): .venv-min gets $(TORCH) and requirements.txt held at the lower bounds
+# by requirements-min.txt (a pip constraints file); `make test-min [TESTS=...]` runs the tests there.
+MIN_VENV ?= .venv-min
+.PHONY: test-min
+test-min: $(MIN_VENV)/.installed
+	COURSE_PROFILE=smoke $(MIN_VENV)/bin/python -m pytest $(TESTS)
+
+$(MIN_VENV)/.installed: pyproject.toml requirements.txt requirements-min.txt
+	test -x $(MIN_VENV)/bin/python || $(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install -q "$(TORCH)"
+	$(MIN_VENV)/bin/python -m pip install -q -r requirements.txt -c requirements-min.txt -e ".[offline]"
+	$(MIN_VENV)/bin/python -m pip check
+	$(MIN_VENV)/bin/python -m pip list --format=freeze | grep -iE '^(torch|transformers|datasets|huggingface.hub|pyarrow|numpy|matplotlib|ipywidgets|tqdm|pillow)=='
+	touch $@
+
+# the student editions notebooks/NN_name.ipynb, built from their sources solutions/NN_name.ipynb
+editions: setup
+	$(BIN)/python scripts/editions.py
+
+# The offline room pack (scripts/pack.py, docs/teaching.md): `make pack` on a machine with internet builds
+# PACK_DIR with wheels for PACK_TARGETS, the data sets (from COURSE_DATA_DIR or data/), the models, INSTALL
+# and manifest.json; `make install-pack PACK=dir` installs the course from it into $(VENV) with no network.
+PACK_DIR ?= pack
+PACK ?= $(PACK_DIR)
+PACK_TARGETS ?= linux-x86_64:3.10,3.11,3.12 macos-arm64:3.10,3.11,3.12
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
+pack:  # uv resolves each platform's requirements (pip cannot for another OS); installed when missing
+	$(PYTHON) -c "import uv" 2>/dev/null || command -v uv >/dev/null || $(PYTHON) -m pip install -q uv
+	$(PYTHON) scripts/pack.py build --out "$(PACK_DIR)" --targets $(PACK_TARGETS) --torch "$(TORCH)" --torch-index "$(TORCH_INDEX)"
+
+install-pack:
+	$(PYTHON) scripts/pack.py install --pack "$(PACK)" --venv "$(VENV)"
+
+# The course website (site/: Sphinx + myst-nb): every notebook with its stored outputs, never re-executed,
+# offline; warnings are errors. Open it with `python -m http.server -d _build/site` (http://localhost:8000).
+SITE_DIR ?= _build/site
+site: $(VENV)/.site-installed
+	$(BIN)/sphinx-build -W --keep-going -E -q -c site -b html . $(SITE_DIR)
+	@echo "built $(SITE_DIR)/index.html; open it with: python -m http.server -d $(SITE_DIR)"
+
+$(VENV)/.site-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install -q -e ".[site]"
+	touch $@
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache _build

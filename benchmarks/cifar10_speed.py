@@ -9,10 +9,10 @@ test-time augmentation; `time_per_run_s` = both, which is what airbench94 report
     python benchmarks/cifar10_speed.py --runs 10 --compile
     python benchmarks/cifar10_speed.py --smoke         # a tiny CPU run that checks the script end to end
 
-Data: $COURSE_DATA_DIR/cifar10/{train,test}.parquet (or --data-dir). Without the `datasets` package
-(a bare GPU machine) the Parquet files are read with pyarrow and the helpers are imported without
-their `datasets`/plotting parts. The JSON goes to stdout and to benchmarks/results/ (file named after
-the hardware), or to --out.
+Data: $COURSE_DATA_DIR/cifar10/{train,test}.parquet (or --data-dir), read with pyarrow by helpers.data,
+so a bare GPU machine needs neither `datasets` nor matplotlib nor tqdm. Run it from the repository root
+with the course installed (`pip install -e .`, or `--no-deps` on a bare machine) or with PYTHONPATH=.
+The JSON goes to stdout and to benchmarks/results/ (file named after the hardware), or to --out.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 import torch
-from helpers_import import import_helpers  # benchmarks/helpers_import.py, next to this script
+
+from helpers import cifar
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL = {"tta_accuracy": 0.906, "time_per_run_s": 4.5,
@@ -65,8 +66,6 @@ def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark and return (and write) its JSON record."""
     args = parse_args(argv)
     args.runs = args.runs or (2 if args.smoke else 5)
-    import_mode = import_helpers("cifar")
-    import helpers.cifar as cifar
     device = torch.device("cuda" if torch.cuda.is_available() and not (args.cpu or args.smoke) else "cpu")
     if device.type != "cuda" and not args.smoke:
         print("No GPU: this benchmark is meant for one. Running anyway (use --smoke for a quick check).", file=sys.stderr)
@@ -80,12 +79,6 @@ def main(argv: list[str] | None = None) -> dict:
                                    "tta_level": args.tta_level}.items() if v is not None}
     recipe = cifar.Recipe(**{**recipe.to_dict(), **overrides})
 
-    try:
-        import datasets  # noqa: F401
-
-        reader = "datasets (helpers.load_cifar10)"
-    except ImportError:
-        reader = "pyarrow + Pillow (no datasets package)"
     t0 = time.perf_counter()
     data = cifar.load_cifar10_tensors(**sizes, root=args.data_dir)
     load_s = time.perf_counter() - t0
@@ -121,10 +114,9 @@ def main(argv: list[str] | None = None) -> dict:
         "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
         "python": platform.python_version(),
         "date": datetime.date.today().isoformat(),
-        "helpers_import": import_mode,
         "data": {"name": "CIFAR-10, the course's shared copy (JPEG-compressed images, official split)",
                  "train_images": len(data["y_train"]), "test_images": len(data["y_test"]),
-                 "reader": reader, "load_and_decode_s": round(load_s, 2)},
+                 "reader": "helpers.data (pyarrow + Pillow)", "load_and_decode_s": round(load_s, 2)},
         "recipe": recipe.to_dict(),
         "runs": args.runs,
         "seeds": list(range(args.runs)),

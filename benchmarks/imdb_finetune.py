@@ -8,9 +8,9 @@ Proof that it runs end to end, on a CPU in a minute or two (a few hundred review
     python benchmarks/imdb_finetune.py --smoke
 
 MODEL is a hub name or a folder with a BERT (`auto`, the default, asks helpers.resolve_bert). The data
-come from $COURSE_DATA_DIR/imdb/{train,test}.parquet (read with pyarrow) or, failing that, from
-helpers.load_imdb(). Needs torch, transformers, numpy, pyarrow; the Trainer also needs accelerate.
-See benchmarks/README.md for what is measured and how.
+come from $COURSE_DATA_DIR/imdb/{train,test}.parquet, read with pyarrow by helpers.data. Needs torch,
+transformers, numpy, pyarrow; the Trainer also needs accelerate. Run it from the repository root with the
+course installed (`pip install -e .`) or with PYTHONPATH=. See benchmarks/README.md for what is measured.
 """
 
 from __future__ import annotations
@@ -30,13 +30,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from helpers_import import import_helpers  # benchmarks/helpers_import.py, next to this script
 
-HELPERS_IMPORT = import_helpers("data", "device", "text", "train")
-from helpers import text as T  # noqa: E402
-from helpers.data import parquet_files, stratified_indices  # noqa: E402
-from helpers.device import autocast_dtype, describe_device, get_device, seed_everything  # noqa: E402
-from helpers.train import fit  # noqa: E402
+from helpers import text as T
+from helpers.bert import load_bert, resolve_bert
+from helpers.data import read_split, stratified_indices
+from helpers.device import autocast_dtype, describe_device, get_device, seed_everything
+from helpers.measure import Timer, binary_metrics
+from helpers.optim import make_adamw, warmup_steps_for
+from helpers.train import fit
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -44,26 +45,14 @@ from helpers.train import fit  # noqa: E402
 # ----------------------------------------------------------------------------------------------------------
 
 def read_imdb(split: str) -> tuple[list[str], np.ndarray]:
-    """Texts and labels of one IMDB split: Parquet via pyarrow when the files are there, else helpers.load_imdb()."""
-    path = parquet_files("imdb")[split]
-    if path.exists():
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path, columns=["text", "label"])
-        return table.column("text").to_pylist(), np.asarray(table.column("label").to_numpy(), dtype=np.int64)
-    from helpers.data import load_imdb  # needs `datasets`; downloads when the hub can be reached
-
-    ds = load_imdb()[split]
-    return ds["text"], np.asarray(ds["label"], dtype=np.int64)
+    """Texts and labels of one IMDB split (helpers.data.read_split: the local Parquet files, with pyarrow)."""
+    columns = read_split("imdb", split, ("text", "label"))
+    return columns["text"], np.asarray(columns["label"], dtype=np.int64)
 
 
 def resolve_model(choice: str) -> str:
     """A hub name or folder; `auto` asks helpers.resolve_bert (bert-base-uncased, else the offline MiniLM)."""
-    if choice != "auto":
-        return choice
-    from helpers.models import resolve_bert
-
-    return resolve_bert("auto")
+    return choice if choice != "auto" else resolve_bert("auto")
 
 
 def model_label(name: str) -> str:
@@ -75,26 +64,13 @@ def model_label(name: str) -> str:
 
 
 def load_model(name: str, device: torch.device, seed: int) -> torch.nn.Module:
-    """The classifier in float32 with SDPA attention; seeded, so both runs start from the same head."""
-    from transformers import AutoModelForSequenceClassification
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()  # the "classifier weights newly initialised" report, twice, says nothing new
-    torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        name, num_labels=2, dtype=torch.float32, attn_implementation="sdpa")
-    return model.to(device)
+    """The classifier in float32 with SDPA attention (helpers.bert.load_bert); seeded, so both runs start alike."""
+    return load_bert(name, T.LABEL_NAMES, device=device, seed=seed)[0]
 
 
 # ----------------------------------------------------------------------------------------------------------
 # Measuring
 # ----------------------------------------------------------------------------------------------------------
-
-def sync(device: torch.device) -> None:
-    """Wait for the GPU, so that a timer reads work done rather than work queued."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
 
 def reset_memory(device: torch.device) -> None:
     """Free what the last run left and restart the peak-memory counter."""
@@ -118,13 +94,11 @@ def speed_record(n_samples: int, epochs: int, train_s: float, device: torch.devi
 def evaluate_run(model: torch.nn.Module, test_batches: T.TokenBatches, labels: np.ndarray,
                  device: torch.device) -> dict[str, float]:
     """Test metrics with one evaluation code for both runs (length-sorted batches, the same autocast)."""
-    sync(device)
-    start = time.perf_counter()
-    probs = T.predict_proba(model, test_batches)
-    sync(device)
-    metrics = T.binary_metrics(labels, probs.argmax(-1))
+    with Timer(device) as timer:
+        probs = T.predict_proba(model, test_batches)
+    metrics = binary_metrics(labels, probs.argmax(-1))
     return {"test_accuracy": round(metrics["accuracy"], 5), "test_f1": round(metrics["f1"], 5),
-            "eval_seconds": round(time.perf_counter() - start, 3)}
+            "eval_seconds": round(timer.seconds, 3)}
 
 
 def mask_check(model: torch.nn.Module, ids: list[list[int]], device: torch.device) -> float:
@@ -148,7 +122,7 @@ def warm_up(model: torch.nn.Module, device: torch.device, batch_size: int, max_l
                 loss = model(input_ids=ids).logits.float().sum()
             loss.backward()
     model.zero_grad(set_to_none=True)
-    sync(device)
+    torch.cuda.synchronize(device)
 
 
 def run_ours(args: argparse.Namespace, model_name: str, device: torch.device, train_ids: list[list[int]],
@@ -157,23 +131,20 @@ def run_ours(args: argparse.Namespace, model_name: str, device: torch.device, tr
     reset_memory(device)
     model = load_model(model_name, device, args.seed)
     seed_everything(args.seed)
-    start = time.perf_counter()
-    batches = T.TokenBatches(train_ids, y_train, args.batch_size, shuffle=True, seed=args.seed, device=device,
-                             pad_to_multiple_of=args.pad_multiple, mask=args.mask)
-    sync(device)
-    prepare_s = time.perf_counter() - start
-    optimizer = T.make_adamw(model, args.lr, args.weight_decay)
+    with Timer(device) as prepare:
+        batches = T.TokenBatches(train_ids, y_train, args.batch_size, shuffle=True, seed=args.seed, device=device,
+                                 pad_to_multiple_of=args.pad_multiple, mask=args.mask)
+    from transformers import get_linear_schedule_with_warmup
+
+    optimizer = make_adamw(model, args.lr, args.weight_decay)
     total = args.epochs * len(batches)
-    scheduler = T.linear_warmup_decay(optimizer, total, T.warmup_steps_for(total, args.warmup))
-    sync(device)
-    start = time.perf_counter()
-    history = fit(model, batches, epochs=args.epochs, optimizer=optimizer, scheduler=scheduler,
-                  max_grad_norm=1.0, log_every=args.log_every, progress=args.progress)
-    sync(device)
-    train_s = time.perf_counter() - start
-    result = speed_record(len(y_train), args.epochs, train_s, device)
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps_for(total, args.warmup), total)
+    with Timer(device) as training:
+        history = fit(model, batches, epochs=args.epochs, optimizer=optimizer, scheduler=scheduler,
+                      max_grad_norm=1.0, log_every=args.log_every, progress=args.progress)
+    result = speed_record(len(y_train), args.epochs, training.seconds, device)
     result.update({
-        "prepare_seconds": round(prepare_s, 3),
+        "prepare_seconds": round(prepare.seconds, 3),
         "steps": total,
         "epochs": [{k: round(v, 5) if isinstance(v, float) else v for k, v in e.items()} for e in history.epochs],
         "setup": (f"helpers.fit; TokenBatches on {device.type}: length-grouped batches (groups of "
@@ -213,7 +184,7 @@ def run_trainer(args: argparse.Namespace, model_name: str, tokenizer: Any, devic
     total = args.epochs * math.ceil(len(y_train) / args.batch_size)
     options = dict(
         per_device_train_batch_size=args.batch_size, num_train_epochs=args.epochs, learning_rate=args.lr,
-        weight_decay=args.weight_decay, warmup_steps=T.warmup_steps_for(total, args.warmup),
+        weight_decay=args.weight_decay, warmup_steps=warmup_steps_for(total, args.warmup),
         lr_scheduler_type="linear", max_grad_norm=1.0, bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
         logging_steps=args.log_every, save_strategy="no", report_to="none", seed=args.seed,
         disable_tqdm=not args.progress, use_cpu=device.type == "cpu", dataloader_pin_memory=device.type == "cuda",
@@ -224,12 +195,9 @@ def run_trainer(args: argparse.Namespace, model_name: str, tokenizer: Any, devic
         targs = TrainingArguments(output_dir=out_dir, **options)
         trainer = Trainer(model=model, args=targs, train_dataset=_Reviews(train_ids, y_train),
                           data_collator=DataCollatorWithPadding(tokenizer))
-        sync(device)
-        start = time.perf_counter()
-        output = trainer.train()
-        sync(device)
-        train_s = time.perf_counter() - start
-    result = speed_record(len(y_train), args.epochs, train_s, device)
+        with Timer(device) as training:
+            output = trainer.train()
+    result = speed_record(len(y_train), args.epochs, training.seconds, device)
     result.update({
         "trainer_train_runtime": round(float(output.metrics["train_runtime"]), 3),
         "steps": int(output.global_step),
@@ -285,6 +253,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Prepare the data once, run each loop on it, print (and write) one JSON report."""
     args = parse_args(argv)
     from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the "classifier weights newly initialised" report, twice, says nothing new
 
     device = get_device(verbose=False)
     seed_everything(args.seed)
@@ -327,7 +298,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "precision": str(autocast_dtype(device) or "float32"),
         "versions": {name: _version(name) for name in ("torch", "transformers", "accelerate", "numpy")},
-        "helpers_import": HELPERS_IMPORT,
         "python": platform.python_version(),
         "model": model_label(model_name),
         "model_parameters": n_params,

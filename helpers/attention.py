@@ -1,23 +1,24 @@
-"""Looking inside BERT's attention: loading, extraction, a from-scratch re-computation, head scores, rollout, views.
-
-Everything here is deterministic and offline: the head view is an SVG string built in Python (no JavaScript,
-no CDN, no random ids), so it renders the same in JupyterLab, Colab, a static HTML export and on GitHub.
-"""
+"""Looking inside BERT's attention (notebook 04): loading, extraction, a from-scratch re-computation, head scores,
+rollout, views. Deterministic and offline: the head view is SVG built in Python (no JavaScript, CDN or random ids)."""
 
 from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
-from .models import FINETUNED_DIR, resolve_bert
+from .bert import check_model_dir, find_finetuned, load_bert, load_tokenizer, resolve_bert
+from .device import model_device
+
+if TYPE_CHECKING:  # matplotlib is imported where a view is drawn
+    from matplotlib.figure import Figure
 
 MAX_VIEW_TOKENS = 64
 """Longest input the views show: a 64 x 64 head is still readable, and the widgets stay fast."""
@@ -32,52 +33,23 @@ HEAD_COLORS: tuple[str, ...] = (
 Scorer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-# ----------------------------------------------------------------------------------------------- loading
-
-
-@contextmanager
-def _quiet_loading():
-    """Hide transformers' 'Loading weights' progress bar (a widget in notebooks) while a model loads."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
-
-
-def finetuned_available(path: Path | str = FINETUNED_DIR) -> bool:
-    """True when notebook 03 saved a model there (save_pretrained writes config.json)."""
-    return (Path(path) / "config.json").exists()
-
-
 def load_model(path: Path | str, classifier: bool = False, device: torch.device | str = "cpu"):
-    """Model and tokenizer in eval mode with eager attention: SDPA, the default, returns no attention weights."""
-    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+    """Model and tokenizer in eval mode with eager attention (SDPA returns no attention weights). Taught in 04 §2."""
+    from transformers import AutoConfig
 
-    cls = AutoModelForSequenceClassification if classifier else AutoModel
-    with _quiet_loading():
-        model = cls.from_pretrained(str(path), attn_implementation="eager")
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(str(path))
-        except (OSError, ValueError):  # a model saved without its tokenizer: BERT's own fits
-            print("No tokenizer was saved with the model; using the pretrained BERT's.")
-            tokenizer = AutoTokenizer.from_pretrained(resolve_bert("auto"))
-    return model.to(device).eval(), tokenizer
+    tokenizer = load_tokenizer(path)  # first: it checks a folder's files
+    labels = AutoConfig.from_pretrained(str(path)).id2label.values() if classifier else None
+    model, _ = load_bert(path, list(labels) if labels is not None else None, device=device, attention="eager")
+    return model.eval(), tokenizer
 
 
-def load_attention_model(finetuned_dir: Path | str = FINETUNED_DIR, device: torch.device | str = "cpu"):
-    """The fine-tuned classifier of notebook 03 when it saved one, else the pretrained BERT; says which.
-
-    Returns (model, tokenizer, kind) with kind "fine-tuned" or "pretrained".
-    """
-    if finetuned_available(finetuned_dir):
-        print(f"Model: the fine-tuned model from notebook 03 (saved in {Path(finetuned_dir).parent.name}/"
-              f"{Path(finetuned_dir).name})")
-        model, tokenizer = load_model(finetuned_dir, classifier=True, device=device)
+def load_attention_model(finetuned_dir: Path | str | None = None, device: torch.device | str = "cpu"):
+    """(model, tokenizer, kind): the best classifier notebook 03 saved (find_finetuned), else the pretrained BERT. Taught in 04 §1."""
+    found = (check_model_dir(finetuned_dir), "given") if finetuned_dir is not None else find_finetuned()
+    if found is not None:
+        path, run = found
+        print(f"Model: the classifier notebook 03 fine-tuned in its {run!r} run ({Path(*path.parts[-3:])})")
+        model, tokenizer = load_model(path, classifier=True, device=device)
         return model, tokenizer, "fine-tuned"
     print("No fine-tuned model from notebook 03 was found (run notebook 03 to save one), so this notebook "
           "looks at the pretrained BERT.")
@@ -85,12 +57,9 @@ def load_attention_model(finetuned_dir: Path | str = FINETUNED_DIR, device: torc
     return model, tokenizer, "pretrained"
 
 
-# -------------------------------------------------------------------------------------------- extraction
-
-
 def encode(tokenizer, text: str, text_pair: str | None = None, max_tokens: int = MAX_VIEW_TOKENS,
            verbose: bool = True):
-    """Tokenise one text (or a pair) for the views, capped at max_tokens; says so when it cuts."""
+    """Tokenise one text (or a pair) for the views, capped at max_tokens; says so when it cuts. Taught in 04 §3."""
     full = len(tokenizer(text, text_pair, truncation=False, verbose=False)["input_ids"])
     if full > max_tokens and verbose:
         print(f"Input capped: {full} tokens, the views show the first {max_tokens} "
@@ -99,14 +68,14 @@ def encode(tokenizer, text: str, text_pair: str | None = None, max_tokens: int =
 
 
 def tokens_of(tokenizer, encoding) -> list[str]:
-    """The tokens of the first sequence in an encoding, as strings ([CLS], word pieces with ##, [SEP])."""
+    """The tokens of an encoding's first sequence as strings ([CLS], word pieces with ##, [SEP]). Taught in 04 §3.3."""
     return tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist())
 
 
 @torch.no_grad()
 def get_attentions(model: nn.Module, encoding) -> torch.Tensor:
-    """All attention weights of one input: a float tensor (layers, heads, tokens, tokens) on the CPU."""
-    device = next(model.parameters()).device
+    """All attention weights of one input: a float tensor (layers, heads, tokens, tokens), on the CPU. Taught in 04 §3."""
+    device = model_device(model)
     inputs = {k: v.to(device) for k, v in encoding.items()}
     out = model(**inputs, output_attentions=True)
     if not out.attentions:
@@ -114,18 +83,15 @@ def get_attentions(model: nn.Module, encoding) -> torch.Tensor:
     return torch.stack([a[0] for a in out.attentions]).float().cpu()
 
 
-# ------------------------------------------------------------------------------------------ from scratch
-
-
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """(batch, tokens, hidden) -> (batch, heads, tokens, hidden / heads): each head gets its own slice."""
+    """(batch, tokens, hidden) -> (batch, heads, tokens, hidden / heads): a slice per head. Taught in 04 §1."""
     batch, tokens, hidden = x.shape
     return x.view(batch, tokens, num_heads, hidden // num_heads).transpose(1, 2)
 
 
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                                  key_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """softmax(q k^T / sqrt(d)) v with padded keys masked out; returns (output, weights)."""
+    """softmax(q k^T / sqrt(d)) v with padded keys masked out; returns (output, weights). Taught in 04 §1."""
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if key_mask is not None:  # (batch, keys) with 1 = real token, 0 = padding
         scores = scores.masked_fill(key_mask[:, None, None, :] == 0, float("-inf"))
@@ -135,7 +101,7 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
 
 def self_attention_weights(self_attention: nn.Module, hidden_states: torch.Tensor,
                            key_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Recompute a BERT self-attention layer's weights from its Q, K, V projections: (batch, heads, q, k)."""
+    """A BERT self-attention layer's weights recomputed from its Q, K, V: (batch, heads, q, k). Taught in 04 §1."""
     heads = self_attention.num_attention_heads
     q = split_heads(self_attention.query(hidden_states), heads)
     k = split_heads(self_attention.key(hidden_states), heads)
@@ -143,16 +109,13 @@ def self_attention_weights(self_attention: nn.Module, hidden_states: torch.Tenso
     return scaled_dot_product_attention(q, k, v, key_mask)[1]
 
 
-# ------------------------------------------------------------------------------------------- head scores
-
-
 def special_token_mask(tokenizer, input_ids: torch.Tensor) -> torch.Tensor:
-    """True where a token is special ([CLS], [SEP], [PAD]) for one sequence of ids."""
+    """True where a token is special ([CLS], [SEP], [PAD]) for one sequence of ids. Taught in 04 §3.3."""
     return torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids, device=input_ids.device))
 
 
 def previous_token_scores(attn: torch.Tensor, ids: torch.Tensor, special: torch.Tensor):
-    """Per query: attention on the token just before it. Queries: the real tokens (not [CLS]/[SEP])."""
+    """Per query: attention on the token just before it. Queries: the real tokens (not [CLS]/[SEP]). Taught in 04 §5."""
     n = attn.shape[-1]
     values = attn.new_zeros(attn.shape[:-1])
     idx = torch.arange(1, n, device=attn.device)
@@ -161,67 +124,62 @@ def previous_token_scores(attn: torch.Tensor, ids: torch.Tensor, special: torch.
 
 
 def token_scores(attn: torch.Tensor, ids: torch.Tensor, special: torch.Tensor, token_id: int):
-    """Per query: total attention on every occurrence of one token (e.g. [SEP]). Queries: the real tokens."""
+    """Per real query token: total attention on every occurrence of one token (e.g. [SEP]). Taught in 04 §5."""
     return attn[..., ids == token_id].sum(-1), ~special
 
 
 def same_token_scores(attn: torch.Tensor, ids: torch.Tensor, special: torch.Tensor):
-    """Per query: total attention on OTHER occurrences of the same token id. Queries: real tokens that repeat."""
+    """Per repeating real token: total attention on the OTHER occurrences of its token id. Taught in 04 §5."""
     same = (ids[:, None] == ids[None, :]) & ~torch.eye(len(ids), dtype=torch.bool, device=ids.device)
     same &= ~special[:, None] & ~special[None, :]
     return (attn * same).sum(-1), same.any(-1)
 
 
 def uniform_attention(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """The chance baseline: every query spreads its attention evenly over all n tokens; shape (1, 1, n, n)."""
+    """The chance baseline: each query's attention spread evenly over n tokens, (1, 1, n, n). Taught in 04 §5."""
     return torch.full((1, 1, n, n), 1.0 / n, device=device)
 
 
-@torch.no_grad()
-def head_scores(model: nn.Module, tokenizer, texts: Sequence[str], scorers: dict[str, Scorer],
-                max_tokens: int = 128, batch_size: int = 16) -> dict[str, dict[str, np.ndarray | float]]:
-    """Mean of each scorer over all (text, query token) pairs, per layer and head, and its chance level.
-
-    Returns {name: {"scores": array (layers, heads), "chance": float}}; chance is the same score for
-    uniform attention on the same texts, so a head is interesting only well above it. The scoring runs on
-    the model's device (on a GPU, the attention of a batch never visits the CPU).
-    """
-    device = next(model.parameters()).device
-    sums = {name: 0.0 for name in scorers}
-    chance_sums = {name: 0.0 for name in scorers}
-    counts = {name: 0 for name in scorers}
+def attention_per_text(model: nn.Module, tokenizer, texts: Sequence[str], max_tokens: int = 128,
+                       batch_size: int = 16) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(ids, attention (layers, heads, n, n)) per text, in batches on the model's device, unpadded. Taught in 04 §5."""
     for start in range(0, len(texts), batch_size):
         batch = tokenizer(list(texts[start:start + batch_size]), truncation=True, max_length=max_tokens,
-                          padding=True, return_tensors="pt").to(device)
-        out = model(**batch, output_attentions=True)
-        for b, length in enumerate(batch["attention_mask"].sum(-1).tolist()):
-            ids = batch["input_ids"][b, :length]
-            a = torch.stack([layer[b, :, :length, :length] for layer in out.attentions]).float()  # (L, H, n, n)
-            special = special_token_mask(tokenizer, ids)
-            for name, scorer in scorers.items():
-                values, valid = scorer(a, ids, special)
-                sums[name] = sums[name] + values[..., valid].sum(-1)
-                chance_sums[name] += float(scorer(uniform_attention(length, device), ids, special)[0][..., valid].sum())
-                counts[name] += int(valid.sum())
+                          padding=True, return_tensors="pt").to(model_device(model))
+        with torch.no_grad():
+            out = model(**batch, output_attentions=True)
+        for b, n in enumerate(batch["attention_mask"].sum(-1).tolist()):
+            yield batch["input_ids"][b, :n], torch.stack([layer[b, :, :n, :n] for layer in out.attentions]).float()
+
+
+def head_scores(model: nn.Module, tokenizer, texts: Sequence[str], scorers: dict[str, Scorer],
+                max_tokens: int = 128, batch_size: int = 16) -> dict[str, dict[str, np.ndarray | float]]:
+    """Each scorer's mean over all (text, query) pairs per layer and head, and its chance level. Taught in 04 §5.
+
+    Returns {name: {"scores": (layers, heads), "chance": the same score for uniform attention}}.
+    """
+    sums, chance_sums, counts = dict.fromkeys(scorers, 0.0), dict.fromkeys(scorers, 0.0), dict.fromkeys(scorers, 0)
+    for ids, attn in attention_per_text(model, tokenizer, texts, max_tokens, batch_size):
+        special, uniform = special_token_mask(tokenizer, ids), uniform_attention(len(ids), attn.device)
+        for name, scorer in scorers.items():
+            values, valid = scorer(attn, ids, special)
+            sums[name] = sums[name] + values[..., valid].sum(-1)
+            chance_sums[name] += float(scorer(uniform, ids, special)[0][..., valid].sum())
+            counts[name] += int(valid.sum())
     return {name: {"scores": (sums[name] / max(counts[name], 1)).cpu().numpy(),
                    "chance": chance_sums[name] / max(counts[name], 1)} for name in scorers}
 
 
 def top_heads(scores: np.ndarray, k: int = 3) -> list[tuple[int, int, float]]:
-    """The k highest-scoring heads as (layer, head, score), best first."""
+    """The k highest-scoring heads as (layer, head, score), best first. Taught in 04 §5."""
     flat = np.argsort(-scores, axis=None, kind="stable")[:k]
     return [(int(i // scores.shape[1]), int(i % scores.shape[1]), float(scores.flat[i])) for i in flat]
 
 
-# ----------------------------------------------------------------------------------------------- rollout
-
-
 def attention_rollout(attn: torch.Tensor, residual: float = 0.5) -> torch.Tensor:
-    """Attention rollout (Abnar & Zuidema, 2020): (layers, heads, n, n) -> (layers, n, n), cumulative per layer.
+    """Attention rollout (Abnar & Zuidema, 2020): (layers, heads, n, n) -> (layers, n, n). Taught in 04 §6.1.
 
-    Each layer's head-averaged attention is mixed with the identity (the residual connection), rows
-    renormalised, and the layers multiplied: row i of the result at layer l says how much of token i's
-    representation after layer l comes from each input token, if attention were the only mixing.
+    Head-mean attention mixed with the identity (the residual), rows renormalised, layers multiplied.
     """
     n = attn.shape[-1]
     eye = torch.eye(n, dtype=attn.dtype)
@@ -234,16 +192,13 @@ def attention_rollout(attn: torch.Tensor, residual: float = 0.5) -> torch.Tensor
     return torch.stack(out)
 
 
-# --------------------------------------------------------------------------------- matplotlib views
-
-
 def _short(token: str, width: int = 12) -> str:
     """A token label that fits a tick: long tokens end in an ellipsis."""
     return token if len(token) <= width else token[: width - 1] + "…"
 
 
 def plot_head(attn: torch.Tensor, tokens: Sequence[str], title: str = "Attention", ax=None) -> Figure:
-    """One head's (n, n) attention as a heatmap: rows are queries (who looks), columns keys (at whom)."""
+    """One head's (n, n) attention as a heatmap: rows are queries (who looks), columns keys. Taught in 04 §3.1."""
     import matplotlib.pyplot as plt
 
     labels = [_short(t) for t in tokens]
@@ -255,15 +210,13 @@ def plot_head(attn: torch.Tensor, tokens: Sequence[str], title: str = "Attention
     im = ax.imshow(attn.numpy(), cmap="viridis", vmin=0, vmax=1)
     ax.set_xticks(range(len(tokens)), labels, rotation=90, fontsize=8)
     ax.set_yticks(range(len(tokens)), labels, fontsize=8)
-    ax.set_xlabel("key (attended to)")
-    ax.set_ylabel("query (attending)")
-    ax.set_title(title)
+    ax.set(xlabel="key (attended to)", ylabel="query (attending)", title=title)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
     return fig
 
 
 def plot_model_view(attn: torch.Tensor, title: str = "Model view: every head of every layer") -> Figure:
-    """A layers x heads grid of small heatmaps: the whole model's attention for one input at a glance."""
+    """A layers x heads grid of small heatmaps: a whole model's attention for one input. Taught in 04 §3.2."""
     import matplotlib.pyplot as plt
 
     layers, heads = attn.shape[:2]
@@ -286,11 +239,7 @@ def plot_model_view(attn: torch.Tensor, title: str = "Model view: every head of 
 
 def plot_token_rows(rows: np.ndarray, tokens: Sequence[str], row_labels: Sequence[str], title: str,
                     ylabel: str = "layer", hide: Sequence[bool] | None = None) -> Figure:
-    """Several attention distributions over the same tokens as one heatmap (e.g. [CLS]'s row per layer).
-
-    hide marks columns to leave out (e.g. [CLS] and [SEP], which can take most of the weight and wash out
-    the colours of the words); the weight they had is then written next to each row's label.
-    """
+    """Attention rows over the same tokens as one heatmap; `hide`s columns' weight goes in the labels. Taught in 04 §3.3."""
     import matplotlib.pyplot as plt
 
     rows, labels, tokens = np.asarray(rows), list(row_labels), list(tokens)
@@ -304,15 +253,13 @@ def plot_token_rows(rows: np.ndarray, tokens: Sequence[str], row_labels: Sequenc
     im = ax.imshow(rows, cmap="magma", aspect="auto", vmin=0)
     ax.set_xticks(range(len(tokens)), [_short(t) for t in tokens], rotation=90, fontsize=8)
     ax.set_yticks(range(len(labels)), labels, fontsize=9)
-    ax.set_xlabel("token attended to")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set(xlabel="token attended to", ylabel=ylabel, title=title)
     fig.colorbar(im, ax=ax, pad=0.02, label="attention weight")
     return fig
 
 
 def plot_head_scores(results: dict[str, dict], title: str = "What heads do", columns: int = 2) -> Figure:
-    """One layers x heads heatmap per score, all on the same 0-1 colour scale, each with its chance level."""
+    """One layers x heads heatmap per score, on one 0-1 colour scale, with its chance level. Taught in 04 §5."""
     import matplotlib.pyplot as plt
 
     rows = math.ceil(len(results) / columns)
@@ -321,10 +268,7 @@ def plot_head_scores(results: dict[str, dict], title: str = "What heads do", col
         scores = result["scores"]
         im = ax.imshow(scores, cmap="viridis", vmin=0, vmax=1, aspect="auto")
         ax.set_title(f"{name} (chance {result['chance']:.2f}, best {scores.max():.2f})", fontsize=10)
-        ax.set_xlabel("head")
-        ax.set_ylabel("layer")
-        ax.set_xticks(range(scores.shape[1]))
-        ax.set_yticks(range(scores.shape[0]))
+        ax.set(xlabel="head", ylabel="layer", xticks=range(scores.shape[1]), yticks=range(scores.shape[0]))
         ax.tick_params(labelsize=7)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="mean attention")
     for ax in list(axes.flat)[len(results):]:
@@ -334,18 +278,12 @@ def plot_head_scores(results: dict[str, dict], title: str = "What heads do", col
     return fig
 
 
-# ------------------------------------------------------------------------------------- the head view
-
-
 def head_view_svg(attn: torch.Tensor, tokens: Sequence[str], heads: Sequence[int] | None = None,
                   title: str = "", query: int | None = None, token_types: Sequence[int] | None = None,
                   min_weight: float = 0.02, row_height: int = 18, width: int = 460) -> str:
-    """A bertviz-style head view as an SVG string: tokens left (queries) and right (keys), one line per weight.
+    """A bertviz-style head view of one layer (heads, n, n) as SVG: a line per weight, opacity = weight. Taught in 04 §4.
 
-    attn is one layer, (heads, n, n). Each selected head draws a line from query i to key j in its own
-    colour with opacity = weight (lines under min_weight are left out: they would be invisible anyway).
-    query, when given, keeps only that token's lines. token_types (0/1 per token) colours a sentence
-    pair's second sentence. The output depends only on the inputs: no ids, no scripts, fixed number formats.
+    Lines under min_weight are left out; `query` keeps one token's lines; token_types colours a pair's second part.
     """
     n_heads, n = attn.shape[0], attn.shape[-1]
     heads = list(range(n_heads)) if heads is None else list(heads)
@@ -396,11 +334,7 @@ def head_view_svg(attn: torch.Tensor, tokens: Sequence[str], heads: Sequence[int
 
 
 class AttentionExplorer:
-    """An ipywidgets explorer: type a sentence (or a pair), pick a layer, head and token, see the head view.
-
-    Build it, then display `explorer.widget`. Only ipywidgets' own controls and an HTML widget holding the
-    SVG of head_view_svg: no JavaScript of its own, no CDN, so it works in JupyterLab, Notebook 7 and Colab.
-    """
+    """ipywidgets around head_view_svg (no JavaScript of its own): type text, pick layer, head, token. Taught in 04 §4."""
 
     def __init__(self, model: nn.Module, tokenizer, text: str, text_pair: str = "", layer: int = 0,
                  head: int = 0, max_tokens: int = MAX_VIEW_TOKENS):
@@ -458,52 +392,30 @@ class AttentionExplorer:
                              f"weight · left: query, right: key</span>")
 
 
-# ------------------------------------------------------------------------- where [CLS] looks, in bulk
-
-
-@torch.no_grad()
 def cls_attention_summary(model: nn.Module, tokenizer, texts: Sequence[str], max_tokens: int = 128,
                           batch_size: int = 16) -> dict:
-    """Where [CLS] looks, over many texts: per layer its share on special tokens and its entropy; per word its weight.
+    """Where [CLS] looks over many texts: per layer, its share on special tokens and entropy. Taught in 04 §6.2.
 
-    Returns {"special_share": (layers,), "entropy": (layers,), "words": {token: (mean weight, texts)}}:
-    shares and entropies are averaged over heads and texts (entropy divided by log(n), so 1 = uniform and
-    texts of different lengths compare); "words" averages the last layer's head-mean [CLS] weight over every
-    occurrence of a token, and counts the texts it occurs in.
+    {"special_share": (layers,), "entropy": (layers,) divided by log(n), "words": {token: (mean last-layer
+    weight, texts it is in)}}, averaged over heads and texts.
     """
-    device = next(model.parameters()).device
     special_sum, entropy_sum, n_texts = 0.0, 0.0, 0
-    word_sum: dict[str, float] = {}
-    word_count: dict[str, int] = {}
-    word_texts: dict[str, int] = {}
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(list(texts[start:start + batch_size]), truncation=True, max_length=max_tokens,
-                          padding=True, return_tensors="pt")
-        out = model(**{k: v.to(device) for k, v in batch.items()}, output_attentions=True)
-        cls_rows = torch.stack(out.attentions, dim=1)[:, :, :, 0, :].float().cpu()  # (batch, layers, heads, k)
-        for b, length in enumerate(batch["attention_mask"].sum(-1).tolist()):
-            ids = batch["input_ids"][b, :length]
-            rows = cls_rows[b, :, :, :length]
-            special = special_token_mask(tokenizer, ids)
-            special_sum = special_sum + rows[..., special].sum(-1).mean(-1)
-            entropy = -(rows * rows.clamp_min(1e-12).log()).sum(-1) / math.log(length)
-            entropy_sum = entropy_sum + entropy.mean(-1)
-            n_texts += 1
-            last = rows[-1].mean(0)
-            seen = set()
-            for token, weight, is_special in zip(tokenizer.convert_ids_to_tokens(ids.tolist()), last.tolist(),
-                                                 special.tolist()):
-                if not is_special:
-                    word_sum[token] = word_sum.get(token, 0.0) + weight
-                    word_count[token] = word_count.get(token, 0) + 1
-                    seen.add(token)
-            for token in seen:
-                word_texts[token] = word_texts.get(token, 0) + 1
+    weights: dict[str, list[float]] = defaultdict(list)
+    texts_with: Counter[str] = Counter()
+    for ids, attn in attention_per_text(model, tokenizer, texts, max_tokens, batch_size):
+        rows, special = attn[:, :, 0, :].cpu(), special_token_mask(tokenizer, ids).cpu()  # [CLS]'s rows
+        special_sum = special_sum + rows[..., special].sum(-1).mean(-1)
+        entropy_sum = entropy_sum + (-(rows * rows.clamp_min(1e-12).log()).sum(-1) / math.log(len(ids))).mean(-1)
+        n_texts += 1
+        words = [t for t, s in zip(tokenizer.convert_ids_to_tokens(ids.tolist()), special.tolist()) if not s]
+        for token, weight in zip(words, rows[-1].mean(0)[~special].tolist()):
+            weights[token].append(weight)
+        texts_with.update(set(words))
     return {"special_share": (special_sum / n_texts).numpy(), "entropy": (entropy_sum / n_texts).numpy(),
-            "words": {w: (word_sum[w] / word_count[w], word_texts[w]) for w in sorted(word_sum)}}
+            "words": {w: (sum(v) / len(v), texts_with[w]) for w, v in sorted(weights.items())}}
 
 
 def top_words(words: dict[str, tuple[float, int]], k: int = 10, min_texts: int = 3) -> list[tuple[str, float, int]]:
-    """The k tokens with the highest mean weight among those in at least min_texts texts: (token, mean, texts)."""
+    """The k tokens of highest mean weight in at least min_texts texts: (token, mean, texts). Taught in 04 §6.2."""
     frequent = [(w, m, c) for w, (m, c) in words.items() if c >= min_texts]
     return sorted(frequent, key=lambda item: (-item[1], item[0]))[:k]

@@ -8,12 +8,12 @@ from urllib.parse import urlparse
 
 
 def hub_offline() -> bool:
-    """True when the user asked the hub libraries not to touch the network (HF_HUB_OFFLINE and friends)."""
+    """True when the user asked the hub libraries not to touch the network (HF_HUB_OFFLINE and friends). Taught in 00 §4."""
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """True when the hub's host answers a TCP connection; without this check a failed download retries for ~25 s."""
+    """True when the hub's host answers a TCP connection (a failed download retries for ~25 s). Taught in 00 §4."""
     if hub_offline():
         return False
     from huggingface_hub import constants

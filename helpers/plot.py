@@ -1,19 +1,27 @@
-"""Pictures the notebooks share: training curves, a confusion matrix, a grid of labelled images."""
+"""Pictures the notebooks share: training curves, a confusion matrix, a grid of labelled images.
+
+matplotlib is imported inside each function, so that `import helpers` works on a machine without it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
+from .measure import confusion_matrix
 from .train import History
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def plot_history(history: History, metrics: Sequence[str] = ("loss", "accuracy"), title: str = "Training history") -> Figure:
-    """Train (per step and per epoch) and validation curves, one panel per metric present in the history."""
+    """Train (per step and per epoch) and validation curves, one panel per metric in the history. Taught in 01 §4.4."""
+    import matplotlib.pyplot as plt
+
     present = [m for m in metrics if history[f"train_{m}"] or history[f"val_{m}"]]
     fig, axes = plt.subplots(1, len(present), figsize=(5.5 * len(present), 3.8), squeeze=False)
     for ax, metric in zip(axes[0], present):
@@ -24,9 +32,7 @@ def plot_history(history: History, metrics: Sequence[str] = ("loss", "accuracy")
             values = history[f"{split}_{metric}"]
             if values:
                 ax.plot(history["epoch"][: len(values)], values, "o-", color=color, label=f"{split} (epoch)")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.set_title(metric)
+        ax.set(xlabel="epoch", ylabel=metric, title=metric)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
@@ -34,17 +40,11 @@ def plot_history(history: History, metrics: Sequence[str] = ("loss", "accuracy")
     return fig
 
 
-def confusion_matrix(y_true: Sequence[int] | np.ndarray | torch.Tensor, y_pred: Sequence[int] | np.ndarray | torch.Tensor,
-                     num_classes: int) -> np.ndarray:
-    """Counts[i, j] = how many examples of true class i were predicted as class j."""
-    t = np.asarray(y_true, dtype=np.int64)
-    p = np.asarray(y_pred, dtype=np.int64)
-    return np.bincount(t * num_classes + p, minlength=num_classes**2).reshape(num_classes, num_classes)
-
-
 def plot_confusion_matrix(y_true: Sequence[int] | np.ndarray | torch.Tensor, y_pred: Sequence[int] | np.ndarray | torch.Tensor,
                           class_names: Sequence[str], normalize: bool = True, title: str = "Confusion matrix") -> Figure:
-    """A labelled heat map of the confusion matrix; normalised rows read as per-class recall."""
+    """A labelled heat map of the confusion matrix; normalised rows read as per-class recall. Taught in 02 §5."""
+    import matplotlib.pyplot as plt
+
     counts = confusion_matrix(y_true, y_pred, len(class_names))
     shown = counts / counts.sum(axis=1, keepdims=True).clip(min=1) if normalize else counts
     size = max(4.0, 0.55 * len(class_names) + 2)
@@ -54,9 +54,7 @@ def plot_confusion_matrix(y_true: Sequence[int] | np.ndarray | torch.Tensor, y_p
     ticks = np.arange(len(class_names))
     ax.set_xticks(ticks, class_names, rotation=45, ha="right")
     ax.set_yticks(ticks, class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
     threshold = shown.max() / 2
     for i in ticks:
         for j in ticks:
@@ -80,7 +78,9 @@ def _to_hwc(image: torch.Tensor | np.ndarray) -> np.ndarray:
 def show_images(images: torch.Tensor | np.ndarray | Sequence, labels: Sequence[int] | None = None,
                 class_names: Sequence[str] | None = None, predictions: Sequence[int] | None = None,
                 ncols: int = 8, title: str | None = None, scale: float = 1.4) -> Figure:
-    """A grid of images captioned with their labels (and predictions, red when wrong)."""
+    """A grid of images captioned with their labels (and predictions, red when wrong). Taught in 02 §3.1."""
+    import matplotlib.pyplot as plt
+
     n = len(images)
     nrows = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, scale * nrows + (0.4 if title else 0)), squeeze=False)

@@ -1,12 +1,5 @@
-"""Text classification with BERT, shared by notebook 03 and benchmarks/imdb_finetune.py.
-
-Tokenise once without padding (optionally keeping a review's head and tail), batch reviews of similar
-length together and pad each batch only to its own longest review, build AdamW with no weight decay on
-biases and LayerNorm, a linear warmup-then-decay schedule, and turn logits into predictions and metrics.
-
-This module imports neither `datasets` nor `transformers` at import time, so that the benchmark runs
-where only torch, numpy and transformers are installed.
-"""
+"""Text classification with BERT (notebook 03, benchmarks/imdb_finetune.py): tokenise once, unpadded (head and tail
+kept), batch reviews of similar length, pad each batch to its longest, turn logits into probabilities."""
 
 from __future__ import annotations
 
@@ -21,7 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .device import autocast_dtype
+from .device import model_device
+from .profiles import check_choice, check_int
+from .train import evaluate
 
 TRUNCATIONS: tuple[str, ...] = ("head", "head+tail")
 """head: keep the first tokens (the tokenizer's own truncation); head+tail: keep the first and the last."""
@@ -37,12 +32,8 @@ _BREAK = re.compile(r"<br\s*/?>", flags=re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Text and tokens
-# ----------------------------------------------------------------------------------------------------------
-
 def clean_review(text: str, max_chars: int | None = None) -> str:
-    """A review as a reader should see it: HTML line breaks and entities removed, shortened to max_chars."""
+    """A review as a reader should see it: HTML line breaks and entities removed, shortened. Taught in 03 §1."""
     text = _SPACES.sub(" ", html.unescape(_BREAK.sub(" ", text))).strip()
     if max_chars is not None and len(text) > max_chars:
         text = text[: max_chars - 1].rstrip() + "…"
@@ -50,13 +41,11 @@ def clean_review(text: str, max_chars: int | None = None) -> str:
 
 
 def head_tail_sizes(budget: int, head: int | None = None) -> tuple[int, int]:
-    """How many text tokens to keep from the start and from the end when a review has more than `budget`.
+    """Text tokens to keep from the start and the end of a review over `budget`. Taught in 03 §2.
 
-    By default the head gets the share Sun et al. found best at 512 tokens (128 of 510): 128 + 382 at
-    max_length 512, 64 + 190 at 256, 32 + 94 at 128.
+    The default head share is Sun et al.'s best at 512 (128 of 510): 128 + 382 at 512, 64 + 190 at 256.
     """
-    if budget < 1:
-        raise ValueError(f"budget must be at least 1 token, got {budget}")
+    check_int("budget", budget, 1, fix="max_length must leave at least one token beside [CLS] and [SEP].")
     if head is None:
         head = round(budget * HEAD_TAIL_512[0] / sum(HEAD_TAIL_512))
     head = min(max(head, 0), budget)
@@ -64,37 +53,43 @@ def head_tail_sizes(budget: int, head: int | None = None) -> tuple[int, int]:
 
 
 def truncate_ids(ids: Sequence[int], budget: int, truncation: str = "head", head: int | None = None) -> list[int]:
-    """Cut a list of text token ids (no special tokens) to at most `budget`: the first ones, or head and tail."""
+    """Cut text token ids (no special tokens) to at most `budget`: the first ones, or head and tail. Taught in 03 §2."""
     ids = list(ids)
-    if len(ids) <= budget:
-        return ids
-    if truncation == "head":
+    if len(ids) <= budget or check_choice("truncation", truncation, TRUNCATIONS) == "head":
         return ids[:budget]
-    if truncation == "head+tail":
-        n_head, n_tail = head_tail_sizes(budget, head)
-        return ids[:n_head] + (ids[-n_tail:] if n_tail else [])
-    raise ValueError(f"Unknown truncation {truncation!r}: choose one of {', '.join(TRUNCATIONS)}.")
+    n_head, n_tail = head_tail_sizes(budget, head)
+    return ids[:n_head] + (ids[-n_tail:] if n_tail else [])
 
 
 def encode_reviews(tokenizer: Any, texts: Sequence[str], max_length: int = 512, truncation: str = "head",
                    head: int | None = None) -> list[list[int]]:
-    """Token ids with [CLS] ... [SEP], at most max_length, not padded; truncation 'head' or 'head+tail'.
+    """Token ids with [CLS] ... [SEP], at most max_length, unpadded, cut at the head or head+tail. Taught in 03 §2.
 
-    The texts are tokenised in full (the fast tokenizer works in parallel) and cut afterwards, so both
-    truncations share one code path; 'head' gives exactly what tokenizer(..., truncation=True) gives.
+    Tokenised in full, then cut: 'head' gives exactly what tokenizer(..., truncation=True) gives.
     """
-    if truncation not in TRUNCATIONS:
-        raise ValueError(f"Unknown truncation {truncation!r}: choose one of {', '.join(TRUNCATIONS)}.")
-    budget = max_length - 2  # room for [CLS] and [SEP]
+    budget = check_encoding(tokenizer, max_length, truncation) - 2  # room for [CLS] and [SEP]
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
-    pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False,
-                       return_attention_mask=False, return_token_type_ids=False)["input_ids"]
-    return [[cls, *truncate_ids(ids, budget, truncation, head), sep] for ids in pieces]
+    return [[cls, *truncate_ids(ids, budget, truncation, head), sep] for ids in _text_ids(tokenizer, texts)]
+
+
+def check_encoding(tokenizer: Any, max_length: int, truncation: str) -> int:
+    """max_length itself, or a ConfigError when it is beyond the model's limit or the truncation is unknown."""
+    check_choice("truncation", truncation, TRUNCATIONS)
+    limit = getattr(tokenizer, "model_max_length", 512)
+    return check_int("max_length", max_length, 3, limit if limit < 1e6 else None,
+                     f"{getattr(tokenizer, 'name_or_path', 'This model')} reads at most {limit} tokens: lower max_length.")
+
+
+def _text_ids(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+    """Every text's token ids in full: no special tokens, no truncation (the fast tokenizer runs them in parallel)."""
+    return tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False,
+                     return_attention_mask=False, return_token_type_ids=False)["input_ids"]
 
 
 def tokenize_function(tokenizer: Any, max_length: int = 512, truncation: str = "head",
                       head: int | None = None, text_column: str = "text") -> Callable[[Mapping[str, list]], dict]:
-    """A function for `datasets.Dataset.map(fn, batched=True)`: adds input_ids (unpadded) and their length."""
+    """A function for `Dataset.map(fn, batched=True)`: adds input_ids (unpadded) and their length. Taught in 03 §2."""
+    check_encoding(tokenizer, max_length, truncation)  # now, not in the middle of a map
 
     def tokenize(batch: Mapping[str, list]) -> dict[str, list]:
         ids = encode_reviews(tokenizer, batch[text_column], max_length, truncation, head)
@@ -104,14 +99,16 @@ def tokenize_function(tokenizer: Any, max_length: int = 512, truncation: str = "
 
 
 def token_lengths(tokenizer: Any, texts: Sequence[str]) -> np.ndarray:
-    """Length in WordPiece tokens of each text, [CLS] and [SEP] included, with no truncation."""
-    pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False,
-                       return_attention_mask=False, return_token_type_ids=False)["input_ids"]
-    return np.fromiter((len(p) + 2 for p in pieces), dtype=np.int64, count=len(pieces))
+    """Length in WordPiece tokens of each text, [CLS] and [SEP] included, with no truncation. Taught in 03 §1."""
+    return np.array([len(ids) + 2 for ids in _text_ids(tokenizer, texts)], dtype=np.int64)
 
 
 def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int = 0, length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One (N, length) int64 matrix of right-padded token ids and the (N,) true lengths, built without a Python loop per token."""
+    """One (N, length) int64 matrix of right-padded token ids and the (N,) true lengths. Taught in 03 §4.
+
+    Ours, not torch.nn.utils.rnn.pad_sequence, because it measurably wins: 25,000 reviews of 20-511 tokens
+    pad in 0.36 s here against 2.29 s for pad_sequence plus the torch.tensor it needs per review (2-core CPU).
+    """
     lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
     width = int(lengths.max(initial=0)) if length is None else length
     if lengths.max(initial=0) > width:
@@ -122,47 +119,35 @@ def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int = 0, length: int | N
     return out, lengths
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Batching: which reviews go together, and how much padding that costs
-# ----------------------------------------------------------------------------------------------------------
-
 def random_batches(n: int, batch_size: int, shuffle: bool = True, seed: int = 0) -> list[np.ndarray]:
-    """Index batches in random (or dataset) order: what a plain DataLoader does."""
+    """Index batches in random (or dataset) order: what a plain DataLoader does. Taught in 03 §4."""
     order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
 def length_grouped_batches(lengths: Sequence[int] | np.ndarray, batch_size: int, shuffle: bool = True,
                            seed: int = 0, group_batches: int = 50) -> list[np.ndarray]:
-    """Index batches of reviews with similar lengths, so that padding each batch to its longest wastes little.
+    """Index batches of reviews of similar length, so per-batch padding wastes little. Taught in 03 §4.
 
-    Training (shuffle=True): shuffle, cut into groups of `group_batches` batches, sort each group by length,
-    cut it into batches and shuffle the batches, so that every epoch sees new, still random-ish batches;
-    the batch with the longest review goes first, so that running out of memory shows in the first step.
-    Evaluation (shuffle=False): simply sort everything by length.
+    shuffle=True: transformers' mega-batch algorithm (shuffle, sort groups of `group_batches` batches by length,
+    the longest batch first), then the other batches shuffled. shuffle=False: everything sorted by length.
     """
     lengths = np.asarray(lengths)
-    n = len(lengths)
     if not shuffle:
         order = np.argsort(-lengths, kind="stable")
-        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(n)
-    group = batch_size * group_batches
-    batches: list[np.ndarray] = []
-    for start in range(0, n, group):
-        chunk = perm[start:start + group]
-        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
-    batches = [batches[i] for i in rng.permutation(len(batches))]
-    longest = int(np.argmax([lengths[b].max() for b in batches]))
-    batches[0], batches[longest] = batches[longest], batches[0]
-    return batches
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    generator = torch.Generator().manual_seed(seed)
+    order = np.asarray(get_length_grouped_indices(lengths.tolist(), batch_size, group_batches, generator))
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    rest = np.random.default_rng(seed).permutation(len(batches) - 1) + 1
+    return [batches[0], *(batches[i] for i in rest)]
 
 
 def padding_fraction(lengths: Sequence[int] | np.ndarray, batches: Sequence[np.ndarray],
                      pad_to: int | None = None) -> float:
-    """Share of the tokens fed to the model that are [PAD]: each batch padded to its longest (or to pad_to)."""
+    """Share of the tokens fed to the model that are [PAD]: each batch padded to its longest (or pad_to). Taught in 03 §4."""
     lengths = np.asarray(lengths)
     real = sum(int(lengths[b].sum()) for b in batches)
     fed = sum(len(b) * (pad_to or int(lengths[b].max())) for b in batches)
@@ -170,29 +155,26 @@ def padding_fraction(lengths: Sequence[int] | np.ndarray, batches: Sequence[np.n
 
 
 class TokenBatches:
-    """Batches of pre-tokenised reviews as dicts (input_ids, attention_mask, labels), each padded to its own longest.
+    """Batches of tokenised reviews (input_ids, attention_mask, labels), each padded to its longest. Taught in 03 §4.
 
-    All token ids are padded once into one matrix that lives on `device` (the GPU keeps the whole IMDB set
-    in ~100 MB), so making a batch is one indexing operation and a slice: no per-review Python work, no
-    host-to-device copy per step, nothing for the GPU to wait for. With `group_by_length` the batches hold
-    reviews of similar length (see length_grouped_batches); each pass over the object (each epoch)
-    reshuffles with a new seed. `mask="4d"` gives SDPA models a ready boolean mask and none at all for a
-    batch without padding: the model then skips building it (a GPU-to-CPU sync each step) and may use the
-    flash kernel. Eager attention needs the usual `mask="2d"`.
+    Ours rather than a DataLoader with DataCollatorWithPadding: all ids are padded once into one matrix on
+    `device` (IMDB: ~100 MB), so a batch is an index and a slice, with no per-review Python work and no copy
+    per step (measured here, 2-core CPU, no model: an epoch of 25,000 reviews in batches of 32 takes 1.2 s, plus
+    0.6 s once to pad, against 5.1 s for the DataLoader). Each pass reshuffles. mask="4d" hands SDPA a ready
+    boolean mask (none for a batch without padding), saving a GPU-to-CPU sync per step; eager needs mask="2d".
     """
 
     def __init__(self, input_ids: Sequence[Sequence[int]], labels: Sequence[int] | np.ndarray, batch_size: int,
                  *, shuffle: bool = False, group_by_length: bool = True, seed: int = 0,
                  device: torch.device | str = "cpu", pad_id: int = 0, pad_to_multiple_of: int = 1,
                  mask: str = "2d", group_batches: int = 50) -> None:
-        if mask not in ("2d", "4d"):
-            raise ValueError(f"mask must be '2d' or '4d', got {mask!r}")
+        check_choice("mask", mask, ("2d", "4d"))
         if len(input_ids) != len(labels):
             raise ValueError(f"{len(input_ids)} token sequences but {len(labels)} labels")
         ids, lengths = pad_ids(input_ids, pad_id)
         self.device = torch.device(device)
         self.lengths = lengths
-        self.batch_size = batch_size
+        self.batch_size = check_int("batch_size", batch_size)
         self.shuffle, self.group_by_length, self.seed = shuffle, group_by_length, seed
         self.pad_to_multiple_of, self.mask, self.group_batches = pad_to_multiple_of, mask, group_batches
         self.input_ids = torch.from_numpy(ids).to(self.device)
@@ -246,104 +228,17 @@ class TokenBatches:
         return positions[None, :] < self.token_lengths[rows][:, None]
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Optimiser and schedule
-# ----------------------------------------------------------------------------------------------------------
-
-def decay_parameter_names(model: nn.Module) -> tuple[list[str], list[str]]:
-    """Names of the parameters to decay (weight matrices, embeddings) and not to (biases, LayerNorm)."""
-    norm_params = {id(p) for m in model.modules() if isinstance(m, nn.LayerNorm) for p in m.parameters(recurse=False)}
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        skip = name.endswith("bias") or id(param) in norm_params or param.ndim < 2
-        (no_decay if skip else decay).append(name)
-    return decay, no_decay
-
-
-def parameter_groups(model: nn.Module, weight_decay: float = 0.01) -> list[dict[str, Any]]:
-    """AdamW parameter groups: weight decay on weight matrices only (shrinking a bias or a LayerNorm scale helps nothing)."""
-    decay, no_decay = decay_parameter_names(model)
-    params = dict(model.named_parameters())
-    return [{"params": [params[n] for n in decay], "weight_decay": weight_decay},
-            {"params": [params[n] for n in no_decay], "weight_decay": 0.0}]
-
-
-def make_adamw(model: nn.Module, lr: float, weight_decay: float = 0.01, betas: tuple[float, float] = (0.9, 0.999),
-               eps: float = 1e-8, fused: bool | None = None) -> torch.optim.AdamW:
-    """AdamW over parameter_groups; fused (one kernel for all parameters, several times faster) on CUDA and CPU."""
-    if fused is None:
-        fused = next(model.parameters()).device.type in ("cuda", "cpu")
-    return torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, betas=betas, eps=eps, fused=fused)
-
-
-def warmup_steps_for(total_steps: int, warmup: float | int) -> int:
-    """Warmup as a step count: a float in [0, 1) is a share of the total (rounded up, as Trainer does)."""
-    if isinstance(warmup, float) and 0 <= warmup < 1:
-        return math.ceil(total_steps * warmup)
-    return int(warmup)
-
-
-def linear_warmup_decay(optimizer: torch.optim.Optimizer, total_steps: int,
-                        warmup: float | int = 0.1) -> torch.optim.lr_scheduler.LambdaLR:
-    """Learning rate from 0 up to its peak over the warmup steps, then linearly down to 0 at total_steps (step per batch)."""
-    warm = warmup_steps_for(total_steps, warmup)
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return step / max(1, warm)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warm))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Predictions and metrics
-# ----------------------------------------------------------------------------------------------------------
-
-@torch.inference_mode()
 def predict_proba(model: nn.Module, batches: TokenBatches, dtype: torch.dtype | str | None = "auto") -> np.ndarray:
-    """Class probabilities (N, classes) for every example of `batches`, in dataset order (batches may be length-sorted)."""
-    device = next(model.parameters()).device
-    dtype = autocast_dtype(device) if dtype == "auto" else dtype
-    was_training = model.training
-    model.eval()
-    order = batches.order()
-    probs = []
-    for batch in batches:
-        inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            out = model(**inputs)
-        probs.append(torch.softmax(getattr(out, "logits", out).float(), dim=-1))
-    model.train(was_training)
-    result = np.empty((len(order), probs[0].shape[-1]), dtype=np.float32)
-    result[order] = torch.cat(probs).cpu().numpy()
-    return result
+    """Class probabilities (N, classes) in dataset order (the batches may be length-sorted), via helpers.evaluate. Taught in 03 §5."""
+    _, logits, _ = evaluate(model, batches, dtype=dtype, return_outputs=True)
+    probs = np.empty(tuple(logits.shape), dtype=np.float32)
+    probs[batches.order()] = torch.softmax(logits, dim=-1).numpy()
+    return probs
 
 
 def predict_texts(model: nn.Module, tokenizer: Any, texts: Sequence[str], max_length: int = 512,
                   truncation: str = "head", batch_size: int = 32) -> np.ndarray:
-    """Class probabilities for raw texts: the same tokenisation and truncation as in training."""
+    """Class probabilities for raw texts: the same tokenisation and truncation as in training. Taught in 03 §5."""
     ids = encode_reviews(tokenizer, texts, max_length, truncation)
-    device = next(model.parameters()).device
-    batches = TokenBatches(ids, np.zeros(len(ids), dtype=np.int64), batch_size, device=device)
+    batches = TokenBatches(ids, np.zeros(len(ids), dtype=np.int64), batch_size, device=model_device(model))
     return predict_proba(model, batches)
-
-
-def binary_metrics(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray) -> dict[str, float]:
-    """Accuracy, and precision, recall and F1 of the positive class (label 1)."""
-    t, p = np.asarray(y_true), np.asarray(y_pred)
-    tp = int(((p == 1) & (t == 1)).sum())
-    precision = tp / max(1, int((p == 1).sum()))
-    recall = tp / max(1, int((t == 1).sum()))
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"accuracy": float((t == p).mean()), "precision": precision, "recall": recall, "f1": f1}
-
-
-def most_confident_mistakes(probs: np.ndarray, labels: Sequence[int] | np.ndarray, k: int = 5) -> np.ndarray:
-    """Indices of the k wrong predictions the model was surest of, surest first."""
-    labels = np.asarray(labels)
-    pred = probs.argmax(-1)
-    wrong = np.flatnonzero(pred != labels)
-    return wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:k]

@@ -11,9 +11,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
-
-from .device import autocast_dtype, needs_grad_scaler
+from .device import autocast_dtype, model_device, needs_grad_scaler
+from .distributed import barrier, is_main, sum_across, unwrap, world_size
+from .profiles import BadFileError, check_int
 
 Batch = Any
 """A batch: a dict of tensors with a "labels" (or "label") entry, or a tuple (inputs, labels)."""
@@ -24,7 +24,7 @@ ForwardFn = Callable[[nn.Module, Any], torch.Tensor]
 
 @dataclass
 class History:
-    """What training measured: one dict of metrics per epoch, and the running train loss at logged steps."""
+    """What training measured: one dict of metrics per epoch, and the running train loss at logged steps. Taught in 01 §4.4."""
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     steps: list[dict[str, float]] = field(default_factory=list)
@@ -49,7 +49,7 @@ class History:
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
-    """Move every tensor in a (nested) batch to a device; already-there tensors are left as they are."""
+    """Move every tensor in a (nested) batch to a device; already-there tensors are left as they are. Taught in 01 §4.4."""
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, Mapping):
@@ -60,7 +60,7 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
 
 
 def split_batch(batch: Batch) -> tuple[Any, torch.Tensor]:
-    """Separate model inputs from labels: dicts by their "labels"/"label" key, tuples as (inputs, labels)."""
+    """Separate model inputs from labels: dicts by their "labels"/"label" key, tuples as (inputs, labels). Taught in 01 §4.4."""
     if isinstance(batch, Mapping):
         key = "labels" if "labels" in batch else "label"
         return {k: v for k, v in batch.items() if k != key}, batch[key]
@@ -84,66 +84,81 @@ def _resolve_dtype(dtype: torch.dtype | str | None, device: torch.device) -> tor
     return autocast_dtype(device) if dtype == "auto" else dtype  # type: ignore[return-value]
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    """The device the model's parameters live on (the loop follows the model)."""
-    return next(model.parameters()).device
+def progress_bar(data: Iterable, enabled: bool, **kwargs: Any) -> Iterable:
+    """tqdm.auto's bar over `data` when enabled, else `data` itself: tqdm is imported only to draw a bar."""
+    if not enabled:
+        return data
+    from tqdm.auto import tqdm
+
+    return tqdm(data, **kwargs)
+
+
+FORMATS = {"lr": "lr {:.2e}", "time_s": "{:.1f} s", "samples_per_s": "{:,.0f} samples/s"}
+"""How format_record writes the values that are not losses or accuracies (those get 4 places)."""
 
 
 def format_record(record: Mapping[str, float], epochs: int) -> str:
-    """One readable line per epoch: losses and accuracies to 4 places, time in seconds, throughput as a count."""
-    parts = [f"epoch {record['epoch']}/{epochs}"]
-    for key, value in record.items():
-        if key == "epoch":
-            continue
-        if key == "lr":
-            parts.append(f"lr {value:.2e}")
-        elif key == "time_s":
-            parts.append(f"{value:.1f} s")
-        elif key == "samples_per_s":
-            parts.append(f"{value:,.0f} samples/s")
-        else:
-            parts.append(f"{key} {value:.4f}")
-    return " | ".join(parts)
+    """One readable line per epoch: losses and accuracies to 4 places, the lr, seconds, throughput."""
+    values = (FORMATS.get(key, key + " {:.4f}").format(value) for key, value in record.items() if key != "epoch")
+    return " | ".join([f"epoch {record['epoch']}/{epochs}", *values])
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler: Any, scaler: torch.amp.GradScaler, history: History) -> None:
-    """Write model, optimizer, scheduler and history atomically, so a disconnect never leaves half a file."""
+    """Write model, optimizer, scheduler and history atomically, so a disconnect never leaves half a file. Taught in 03 §4."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
-        "model": model.state_dict(),
+        "model": unwrap(model).state_dict(),  # without DDP's "module." prefix: loads with or without DDP
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "scaler": scaler.state_dict(),
         "history": history.to_dict(),
     }
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:  # a failed write (disk full, Ctrl-C) leaves neither half a checkpoint nor a stray .tmp
+        tmp.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     scheduler: Any = None, scaler: torch.amp.GradScaler | None = None) -> History:
-    """Restore what save_checkpoint wrote into the given objects and return the saved history."""
-    state = torch.load(path, map_location=_model_device(model), weights_only=False)
-    model.load_state_dict(state["model"])
-    if optimizer is not None:
-        optimizer.load_state_dict(state["optimizer"])
+    """Restore what save_checkpoint wrote into the given objects and return the saved history. Taught in 03 §4.
+
+    A checkpoint that is unreadable or of another model is a BadFileError, raised before anything changes.
+    """
+    fix = f"Fix: delete it (rm {path}) to train from the start, or pass another checkpoint= path."
+    try:
+        state = torch.load(path, map_location=model_device(model), weights_only=False)
+        saved, own, history = state["model"], unwrap(model).state_dict(), History.from_dict(state["history"])
+        if diff := sorted(set(own) ^ set(saved)) or [k for k in own if own[k].shape != saved[k].shape]:
+            raise ValueError(f"another model's weights: {len(diff)} differ, e.g. {diff[0]!r}")
+        if optimizer is not None:  # checks its parameter groups before it changes anything
+            optimizer.load_state_dict(state["optimizer"])
+    except Exception as error:  # a truncated zip, garbage, a .pt that fit did not write, another model's run
+        raise BadFileError(f"The checkpoint {path} does not fit ({type(error).__name__}: {error}): it is truncated, "
+                           f"corrupt, or from another model or settings. {fix}") from error
+    unwrap(model).load_state_dict(saved)
     if scheduler is not None and state["scheduler"] is not None:
         scheduler.load_state_dict(state["scheduler"])
     if scaler is not None:
         scaler.load_state_dict(state["scaler"])
-    return History.from_dict(state["history"])
+    return history
 
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, data: Iterable[Batch], *, loss_fn: Callable | None = None,
              dtype: torch.dtype | str | None = "auto", forward: ForwardFn = default_forward,
              return_outputs: bool = False, progress: bool = False, desc: str = "eval"):
-    """Mean loss (and accuracy for classification) over a data set; with return_outputs also (logits, labels) on CPU."""
+    """Mean loss (and accuracy) over a data set; with return_outputs also (logits, labels) on CPU. Taught in 01 §4.4.
+
+    Under torchrun every process calls it on its shard (a DistributedSampler); loss and accuracy are over all
+    shards, return_outputs gives this process's share only (05 §5).
+    """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
-    device = _model_device(model)
+    device = model_device(model)
     dtype = _resolve_dtype(dtype, device)
     was_training = model.training
     model.eval()
@@ -151,7 +166,7 @@ def evaluate(model: nn.Module, data: Iterable[Batch], *, loss_fn: Callable | Non
     correct = torch.zeros((), device=device, dtype=torch.long)
     count, classification = 0, False
     all_logits, all_labels = [], []
-    for batch in tqdm(data, desc=desc, leave=False, disable=not progress):
+    for batch in progress_bar(data, progress and is_main(), desc=desc, leave=False):
         inputs, labels = split_batch(to_device(batch, device))
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             logits = forward(model, inputs)
@@ -167,6 +182,7 @@ def evaluate(model: nn.Module, data: Iterable[Batch], *, loss_fn: Callable | Non
     model.train(was_training)
     if count == 0:
         raise ValueError("evaluate() got no batches: the data loader is empty.")
+    loss_sum, correct, count = sum_across(loss_sum, correct, count)  # under DDP: over every process's shard
     metrics = {"loss": loss_sum.item() / count}
     if classification:
         metrics["accuracy"] = correct.item() / count
@@ -182,26 +198,35 @@ def fit(model: nn.Module, train_data: Iterable[Batch], *, epochs: int, optimizer
         history: History | None = None, log_every: int = 10, progress: bool = True) -> History:
     """Train for `epochs` epochs and return the History; the model stays where it is (call get_device first).
 
-    Batches come from any iterable (a DataLoader, or a generator that keeps data on the GPU). Each step
-    runs under autocast (bf16/fp16 from helpers.device unless `dtype` says otherwise), scales the loss
-    for fp16, clips gradients to `max_grad_norm`, steps the optimizer and then `scheduler` (per step).
-    With `checkpoint`, the state is saved after every epoch and training resumes from it when the file
-    exists. Ctrl-C (or Colab's stop button) ends training cleanly: the model keeps its weights and the
-    history keeps every finished epoch, with `history.interrupted` set.
+    Batches come from any iterable (a DataLoader, or batches kept on the GPU). Each step runs under autocast
+    (helpers.device's dtype), scales an fp16 loss, clips to `max_grad_norm`, steps the optimizer, then `scheduler`.
+    `checkpoint`: saved after every epoch, resumed from when it exists. Ctrl-C ends training cleanly, with every
+    finished epoch in the history and `history.interrupted` set. Taught in 01 §4.4.
+
+    Under torchrun (05 §5) pass the model wrapped in DistributedDataParallel and a loader with a
+    DistributedSampler: fit sets the sampler's epoch, sums the metrics over all processes (so every
+    process gets the same History), and prints, draws bars and saves checkpoints on rank 0 only; every
+    process resumes from the same checkpoint.
     """
+    check_int("epochs", epochs)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
-    device = _model_device(model)
+    device = model_device(model)
     dtype = _resolve_dtype(dtype, device)
     scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(dtype))
     history = history if history is not None else History()
     if checkpoint is not None and Path(checkpoint).exists():
         history = load_checkpoint(checkpoint, model, optimizer, scheduler, scaler)
-        print(f"Resumed from {Path(checkpoint).name}: {len(history)} of {epochs} epochs already done.")
+        if is_main():
+            print(f"Resumed from {Path(checkpoint).name}: {len(history)} of {epochs} epochs already done.")
     history.interrupted = False
+    progress = progress and is_main()
     step = int(history.steps[-1]["step"]) if history.steps else 0
     try:
         for epoch in range(len(history), epochs):
             model.train()
+            for loader in (train_data, getattr(train_data, "sampler", None)):  # a new shuffle every epoch
+                if hasattr(loader, "set_epoch"):
+                    loader.set_epoch(epoch)
             start = time.perf_counter()
             loss_sum = torch.zeros((), device=device)
             window = torch.zeros((), device=device)
@@ -209,7 +234,7 @@ def fit(model: nn.Module, train_data: Iterable[Batch], *, epochs: int, optimizer
             count = window_steps = 0
             classification = False
             n_batches = len(train_data) if hasattr(train_data, "__len__") else None
-            bar = tqdm(train_data, total=n_batches, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
+            bar = progress_bar(train_data, progress, total=n_batches, desc=f"epoch {epoch + 1}/{epochs}")
             for i, batch in enumerate(bar):
                 inputs, labels = split_batch(to_device(batch, device))
                 with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
@@ -235,13 +260,16 @@ def fit(model: nn.Module, train_data: Iterable[Batch], *, epochs: int, optimizer
                     correct += (logits.detach().argmax(-1) == labels).sum()
                 # reading a GPU value waits for the GPU, so do it only every `log_every` steps
                 if window_steps == log_every or (n_batches is not None and i + 1 == n_batches):
-                    mean = window.item() / window_steps
+                    # under DDP the mean over all processes, so that every process keeps the same History
+                    mean = sum_across(window.item())[0] / (window_steps * world_size())
                     history.steps.append({"step": step, "epoch": epoch + (i + 1) / (n_batches or i + 1), "loss": mean})
-                    bar.set_postfix(loss=f"{mean:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+                    if progress:
+                        bar.set_postfix(loss=f"{mean:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
                     window.zero_()
                     window_steps = 0
             if count == 0:
                 raise ValueError("fit() got no batches: the training data loader is empty.")
+            loss_sum, correct, count = sum_across(loss_sum, correct, count)  # under DDP: over all processes
             record = {"epoch": epoch + 1, "train_loss": loss_sum.item() / count}
             if classification:
                 record["train_accuracy"] = correct.item() / count
@@ -255,12 +283,15 @@ def fit(model: nn.Module, train_data: Iterable[Batch], *, epochs: int, optimizer
             if progress:
                 print(format_record(record, epochs))
             if checkpoint is not None:
-                save_checkpoint(checkpoint, model, optimizer, scheduler, scaler, history)
+                if is_main():  # one writer; the others wait, so that nobody reads a stale file
+                    save_checkpoint(checkpoint, model, optimizer, scheduler, scaler, history)
+                barrier()
     except KeyboardInterrupt:
         history.interrupted = True
         optimizer.zero_grad(set_to_none=True)
-        print(f"Interrupted in epoch {len(history) + 1}: the model keeps its current weights and the "
-              f"history keeps the {len(history)} finished epoch(s). Run fit again to continue"
-              + (" from the last checkpoint." if checkpoint is not None else "."))
+        if is_main():
+                print(f"Interrupted in epoch {len(history) + 1}: the model keeps its current weights and the "
+                  f"history keeps the {len(history)} finished epoch(s). Run fit again to continue"
+                  + (" from the last checkpoint." if checkpoint is not None else "."))
     model.eval()
     return history

@@ -2,6 +2,9 @@
 
     python scripts/colab.py          # rewrite the notebooks' setup cells; list README badges to fix by hand
     python scripts/colab.py --check  # exit 1 if anything is out of step (tests/test_repo.py runs this)
+
+Both folders are covered: solutions/ (the sources, solutions editions) and notebooks/. A student edition
+built from a source (scripts/editions.py) is fixed through its source: rewrite, then `make editions`.
 """
 
 from __future__ import annotations
@@ -37,17 +40,23 @@ def setup_cell_source(url: str) -> str:
     )
 
 
+def colab_link(url: str, notebook: Path) -> str:
+    """The Colab address of a notebook in notebooks/ or solutions/ of the repository's main branch."""
+    path = url.removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{path}/blob/main/{notebook.parent.name}/{notebook.name}"
+
+
 def badge(url: str, notebook: Path) -> str:
     """Markdown for an 'Open in Colab' badge of one notebook."""
-    path = url.removeprefix("https://github.com/")
-    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-            f"(https://colab.research.google.com/github/{path}/blob/main/notebooks/{notebook.name})")
+    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_link(url, notebook)})"
 
 
 def sync(check: bool) -> list[str]:
     """Rewrite (or, with check, only report) the notebooks and README that disagree with the URL."""
     url, problems = repo_url(), []
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    sources = {p.name for p in (ROOT / "solutions").glob("*.ipynb")}
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")) + sorted((ROOT / "notebooks").glob("*.ipynb")):
+        built = path.parent.name == "notebooks" and path.name in sources   # fixed via its source + make editions
         nb = nbformat.read(path, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
         want = setup_cell_source(url)
@@ -58,8 +67,9 @@ def sync(check: bool) -> list[str]:
         else:
             first_code = nb.cells.index(code[0]) if code else len(nb.cells)
             nb.cells.insert(first_code, nbformat.v4.new_code_cell(want))
-        problems.append(f"{path.name}: Colab setup cell out of date")
-        if not check:
+        problems.append(f"{path.parent.name}/{path.name}: Colab setup cell out of date"
+                        + (" (fix its source solutions/, then `make editions`)" if built else ""))
+        if not check and not built:
             nbformat.write(nb, path)
     readme = ROOT / "README.md"
     text = readme.read_text()
@@ -79,7 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     problems = sync(args.check)
     for p in problems:
-        fixed = not args.check and not p.startswith("README.md")  # README badges are written by hand
+        fixed = not args.check and not p.startswith("README.md") and "make editions" not in p  # README by hand
         print(("fixed: " if fixed else "out of step: ") + p)
     if args.check and problems:
         sys.exit(1)

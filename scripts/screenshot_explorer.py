@@ -53,7 +53,7 @@ def explorer_notebook(layer: int, head: int) -> dict:
     source = (
         "import helpers\n"
         "from helpers import attention as attn_lib\n"
-        "model, tokenizer, kind = attn_lib.load_attention_model(helpers.FINETUNED_DIR)\n"
+        "model, tokenizer, kind = attn_lib.load_attention_model()\n"
         f"explorer = attn_lib.AttentionExplorer(model, tokenizer, {SENTENCE!r}, {PAIR!r}, layer=0, head={head})\n"
         "explorer.widget"
     )

@@ -100,15 +100,15 @@ def test_identity_init_passes_the_input_through_the_first_channels():
     assert not torch.allclose(plain(x16), x16, atol=1e-2)
 
 
-def test_net_shapes_parameters_and_flops():
-    model = C.CifarNet(widths=(8, 16, 32))
-    assert model(torch.randn(3, 3, 32, 32)).shape == (3, 10)
-    convs = 3 * 24 * 4 + 24 + (24 * 8 + 8 * 8 + 8 * 16 + 16 * 16 + 16 * 32 + 32 * 32) * 9
-    norms = 2 * (8 + 16 + 32) * 2  # weight and bias of 6 BatchNorms
-    assert C.count_parameters(model) == convs + norms + 32 * 10
-    assert C.count_parameters(model, trainable_only=True) == convs + norms // 2 + 32 * 10
-    total, per_module = C.count_flops(nn.Conv2d(3, 4, 3, padding=1, bias=False), torch.randn(1, 3, 8, 8))
-    assert total == 2 * 3 * 4 * 9 * 64
+def test_net_shape():
+    assert C.CifarNet(widths=(8, 16, 32))(torch.randn(3, 3, 32, 32)).shape == (3, 10)
+
+
+def test_denormalize_undoes_normalize():
+    x = images(4)
+    mean, std = C.channel_stats(x)
+    assert torch.allclose(C.denormalize(C.normalize(x, mean, std), mean, std), x.float() / 255, atol=1e-5)
+    assert C.denormalize(torch.full((1, 3, 2, 2), 50.0), mean, std).max() == 1.0
 
 
 def test_triangular_schedule_warms_up_then_decays():
@@ -131,6 +131,11 @@ def test_optimizer_groups_freeze_the_stem_bias_and_scale_with_batch_size():
         opt.step()
         sched.step()
     assert stem["lr"] == 0.0 and rest["lr"] > 0
+
+
+def test_lookahead_rho_grows_to_decay_to_the_every():
+    assert C.lookahead_rho(0, 100) == 0.0 and C.lookahead_rho(100, 100) == pytest.approx(0.95**5)
+    assert C.lookahead_rho(50, 100) == pytest.approx(0.95**5 / 8) and C.lookahead_rho(200, 100) == C.lookahead_rho(100, 100)
 
 
 def test_lookahead_pulls_weights_towards_the_slow_copy():
@@ -171,7 +176,7 @@ def test_train_learns_a_toy_task_and_reports_times():
     recipe = C.Recipe(widths=(8, 8, 8), epochs=4, batch_size=32, whiten_images=64, eval_batch_size=64)
     run = C.train(recipe, data, torch.device("cpu"), keep_outputs=True)
     assert run.accuracy > 0.9 and run.tta_accuracy > 0.9
-    assert run.train_time_s > 0 and len(run.history) == 4 and run.extra["steps"] == 32
+    assert run.train_time_s >= sum(run.history["time_s"]) > 0 and len(run.history) == 4 and run.extra["steps"] == 32
     assert run.extra["tta_logits"].shape == (128, 10) and torch.equal(run.extra["labels"], y[256:])
     assert not run.model.stem.weight.requires_grad
 
@@ -179,18 +184,21 @@ def test_train_learns_a_toy_task_and_reports_times():
 def test_ablation_rows_add_one_trick_at_a_time():
     rows = C.ablation_recipes(C.Recipe())
     first, last = rows[0][1], rows[-1][1]
+    assert first == C.baseline_recipe(C.Recipe())
     assert not first.whiten and first.schedule == "constant" and first.label_smoothing == 0
     assert last.whiten and last.lookahead and last.flip == "alternating" and last.schedule == "triangular"
     assert len({r.to_dict().__repr__() for _, r in rows}) == len(rows)
 
 
 @pytest.mark.skipif(not (DATA / "test.parquet").exists(), reason="no local CIFAR-10 copy")
-def test_pyarrow_reader_matches_the_datasets_reader():
-    a = C.load_cifar10_tensors(train_size=20, test_size=100, backend="pyarrow")
-    b = C.load_cifar10_tensors(train_size=20, test_size=100, backend="datasets")  # helpers.stratified_subset
+def test_tensors_match_the_datasets_path_of_notebook_00():
+    import helpers
+
+    a = C.load_cifar10_tensors(train_size=20, test_size=100)
+    ds = helpers.load_cifar10()
+    for split, size in (("train", 20), ("test", 100)):  # the same images in the same order
+        part = helpers.stratified_subset(ds[split], size, seed=0)
+        assert torch.equal(a[f"x_{split}"], helpers.images_to_tensor(part))
+        assert a[f"y_{split}"].tolist() == part["label"]
     assert a["x_test"].shape == (100, 3, 32, 32) and a["x_test"].dtype == torch.uint8
-    for key in a:  # same images in the same order: the two readers and the two subset functions agree
-        assert torch.equal(a[key], b[key]), key
     assert torch.equal(a["y_train"].bincount(minlength=10), torch.full((10,), 2))
-    with pytest.raises(ValueError):
-        C.load_cifar10_tensors(backend="tfds")

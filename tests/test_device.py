@@ -29,6 +29,7 @@ def test_cuda_first_then_mps(monkeypatch):
 
 
 def test_autocast_dtype(monkeypatch):
+    monkeypatch.delenv("COURSE_PRECISION", raising=False)  # CI's second run sets it; this tests the device's choice
     assert dev.autocast_dtype(torch.device("cpu")) is None
     assert dev.autocast_dtype(torch.device("mps")) is None
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
@@ -59,4 +60,6 @@ def test_seed_everything_repeats_all_generators():
 def test_environment_report_names_versions_and_device():
     report = dev.environment_report()
     assert f"torch        {torch.__version__}" in report
-    assert "device" in report and "precision" in report
+    device = dev.get_device(verbose=False)
+    assert f"device       {dev.describe_device(device)}\n" in report
+    assert f"precision    {dev.autocast_dtype(device) or 'float32 (no autocast)'}" in report

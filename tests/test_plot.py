@@ -7,7 +7,8 @@ matplotlib.use("Agg")
 import numpy as np
 import torch
 
-from helpers.plot import confusion_matrix, plot_confusion_matrix, plot_history, show_images
+from helpers.measure import confusion_matrix
+from helpers.plot import plot_confusion_matrix, plot_history, show_images
 from helpers.train import History
 
 

