@@ -25,6 +25,7 @@ import re
 import statistics
 import sys
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
         sizes = {"train_size": 2000, "test_size": 1000}
     overrides = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
                                    "tta_level": args.tta_level}.items() if v is not None}
-    recipe = cifar.Recipe(**{**recipe.to_dict(), **overrides})
+    recipe = replace(recipe, **overrides)
 
     t0 = time.perf_counter()
     data = cifar.load_cifar10_tensors(**sizes, root=args.data_dir)
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
         "data": {"name": "CIFAR-10, the course's shared copy (JPEG-compressed images, official split)",
                  "train_images": len(data["y_train"]), "test_images": len(data["y_test"]),
                  "reader": "helpers.data (pyarrow + Pillow)", "load_and_decode_s": round(load_s, 2)},
-        "recipe": recipe.to_dict(),
+        "recipe": asdict(recipe),
         "runs": args.runs,
         "seeds": list(range(args.runs)),
         "accuracy": stats([r.accuracy for r, _ in runs]),

@@ -1,17 +1,21 @@
-"""Notebook 04's diagrams: one head's scaled dot-product attention with its real matrices (§1), and the
-multi-head split with the shapes of the loaded model's config (§1)."""
+"""Notebook 04's pictures: one head's matrices and the multi-head split (§1), and the attention views (§3-§5)."""
 
 from __future__ import annotations
 
+import html
+import math
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 from torch import nn
+
+from helpers.attention import MAX_VIEW_TOKENS, encode, get_attentions, tokens_of
 
 from . import DPI, DiagramError, new_figure
 
@@ -166,3 +170,204 @@ def draw_multi_head_split(model_or_config, tokens: int, batch: int = 1) -> Split
     ax.set_xlim(-0.1, len(stages) * (box_w + gap))
     ax.set_ylim(0.4, 4.45)
     return Split(fig, stages, slices)
+
+
+HEAD_COLORS: tuple[str, ...] = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#ad494a",
+    "#637939", "#8c6d31", "#843c39", "#7b4173",
+)
+"""One fixed colour per head (matplotlib's tab10 + tab20b), so a head has the same colour in every view."""
+
+
+def _short(token: str, width: int = 12) -> str:
+    """A token label that fits a tick: long tokens end in an ellipsis."""
+    return token if len(token) <= width else token[: width - 1] + "…"
+
+
+def plot_head(attn: torch.Tensor, tokens: Sequence[str], title: str = "Attention", ax=None) -> Figure:
+    """One head's (n, n) attention as a heatmap: rows are queries (who looks), columns keys. Taught in 04 §3.1."""
+    labels = [_short(t) for t in tokens]
+    if ax is None:
+        size = max(4.0, 0.22 * len(tokens) + 1.5)
+        fig, ax = plt.subplots(figsize=(size + 1, size))
+    else:
+        fig = ax.figure
+    im = ax.imshow(attn.numpy(), cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(len(tokens)), labels, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(tokens)), labels, fontsize=8)
+    ax.set(xlabel="key (attended to)", ylabel="query (attending)", title=title)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
+    return fig
+
+
+def plot_model_view(attn: torch.Tensor, title: str = "Model view: every head of every layer") -> Figure:
+    """A layers x heads grid of small heatmaps: a whole model's attention for one input. Taught in 04 §3.2."""
+    layers, heads = attn.shape[:2]
+    fig, axes = plt.subplots(layers, heads, figsize=(heads * 0.9, layers * 0.9 + 0.6), squeeze=False)
+    for l in range(layers):
+        for h in range(heads):
+            ax = axes[l, h]
+            ax.imshow(attn[l, h].numpy(), cmap="viridis", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if l == 0:
+                ax.set_title(str(h), fontsize=8)
+            if h == 0:
+                ax.set_ylabel(str(l), fontsize=8, rotation=0, labelpad=8)
+    fig.suptitle(title)
+    fig.supxlabel("head (each thumbnail: query rows x key columns)")
+    fig.supylabel("layer")
+    return fig
+
+
+def plot_token_rows(rows: np.ndarray, tokens: Sequence[str], row_labels: Sequence[str], title: str,
+                    ylabel: str = "layer", hide: Sequence[bool] | None = None) -> Figure:
+    """Attention rows over the same tokens as one heatmap; hidden columns' weight goes in the labels. 04 §3.3."""
+    rows, labels, tokens = np.asarray(rows), list(row_labels), list(tokens)
+    if hide is not None:
+        hide = np.asarray(hide, dtype=bool)
+        hidden = rows[:, hide].sum(-1)
+        names = "+".join(dict.fromkeys(t for t, h in zip(tokens, hide) if h))
+        labels = [f"{label} ({names} {w:.2f})" for label, w in zip(labels, hidden)]
+        rows, tokens = rows[:, ~hide], [t for t, h in zip(tokens, hide) if not h]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * len(tokens) + 3), 0.45 * len(labels) + 1.8))
+    im = ax.imshow(rows, cmap="magma", aspect="auto", vmin=0)
+    ax.set_xticks(range(len(tokens)), [_short(t) for t in tokens], rotation=90, fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=9)
+    ax.set(xlabel="token attended to", ylabel=ylabel, title=title)
+    fig.colorbar(im, ax=ax, pad=0.02, label="attention weight")
+    return fig
+
+
+def plot_head_scores(results: dict[str, dict], title: str = "What heads do", columns: int = 2) -> Figure:
+    """One layers x heads heatmap per score, on one 0-1 colour scale, with its chance level. Taught in 04 §5."""
+    rows = math.ceil(len(results) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.3 * rows + 0.6), squeeze=False)
+    for ax, (name, result) in zip(axes.flat, results.items()):
+        scores = result["scores"]
+        im = ax.imshow(scores, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        ax.set_title(f"{name} (chance {result['chance']:.2f}, best {scores.max():.2f})", fontsize=10)
+        ax.set(xlabel="head", ylabel="layer", xticks=range(scores.shape[1]), yticks=range(scores.shape[0]))
+        ax.tick_params(labelsize=7)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="mean attention")
+    for ax in list(axes.flat)[len(results):]:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def head_view_svg(attn: torch.Tensor, tokens: Sequence[str], heads: Sequence[int] | None = None,
+                  title: str = "", query: int | None = None, token_types: Sequence[int] | None = None,
+                  min_weight: float = 0.02, row_height: int = 18, width: int = 460) -> str:
+    """A bertviz-style head view of one layer (heads, n, n) as SVG: a line per weight, opacity = weight. 04 §4.
+
+    Lines under min_weight are left out; `query` keeps one token's lines; token_types colours a pair's second part.
+    """
+    n_heads, n = attn.shape[0], attn.shape[-1]
+    heads = list(range(n_heads)) if heads is None else list(heads)
+    top = 44 if title else 24
+    legend = 22 if len(heads) > 1 else 0
+    height = top + legend + n * row_height + 8
+    x_left, x_right = width * 0.30, width * 0.70
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Arial, sans-serif" font-size="13">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+    ]
+    if title:
+        parts.append(f'<text x="{width / 2:.1f}" y="20" text-anchor="middle" font-weight="bold">'
+                     f'{html.escape(title)}</text>')
+    parts.append(f'<text x="{x_left:.1f}" y="{top - 6}" text-anchor="end" fill="#666" font-size="11">'
+                 f'query</text><text x="{x_right:.1f}" y="{top - 6}" fill="#666" font-size="11">key</text>')
+    if legend:
+        for k, h in enumerate(heads):
+            x = 8 + k * (width - 16) / len(heads)
+            color = HEAD_COLORS[h % len(HEAD_COLORS)]
+            parts.append(f'<rect x="{x:.1f}" y="{top}" width="10" height="10" fill="{color}"/>'
+                         f'<text x="{x + 13:.1f}" y="{top + 9}" font-size="10">{h}</text>')
+    y0 = top + legend + row_height * 0.7
+
+    def y(i: int) -> float:
+        return y0 + i * row_height
+
+    # one group per head, weakest lines first so that strong ones end up on top
+    for h in heads:
+        color = HEAD_COLORS[h % len(HEAD_COLORS)]
+        weights = attn[h].numpy()
+        rows = range(n) if query is None else [query]
+        lines = [(float(weights[i, j]), i, j) for i in rows for j in range(n) if weights[i, j] >= min_weight]
+        lines.sort()
+        parts.append(f'<g stroke="{color}" stroke-width="2">')
+        parts.extend(f'<line x1="{x_left + 6:.1f}" y1="{y(i) - 4:.1f}" x2="{x_right - 6:.1f}" y2="{y(j) - 4:.1f}" '
+                     f'stroke-opacity="{w:.3f}"/>' for w, i, j in lines)
+        parts.append("</g>")
+    for i, token in enumerate(tokens):
+        second = token_types is not None and token_types[i] == 1
+        fill = "#b5542d" if second else "#222"
+        weight = ' font-weight="bold"' if query == i else ""
+        label = html.escape(_short(token, 16))
+        parts.append(f'<text x="{x_left:.1f}" y="{y(i):.1f}" text-anchor="end" fill="{fill}"{weight}>{label}</text>')
+        parts.append(f'<text x="{x_right:.1f}" y="{y(i):.1f}" fill="{fill}">{label}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+class AttentionExplorer:
+    """ipywidgets around head_view_svg (no JavaScript of its own): type text, pick layer, head, token. 04 §4."""
+
+    def __init__(self, model: nn.Module, tokenizer, text: str, text_pair: str = "", layer: int = 0,
+                 head: int = 0, max_tokens: int = MAX_VIEW_TOKENS):
+        """Run the model on the text and build the widgets, showing the given layer and head."""
+        import ipywidgets as widgets
+
+        self.model, self.tokenizer, self.max_tokens = model, tokenizer, max_tokens
+        layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
+        self.text = widgets.Textarea(value=text, description="Sentence", rows=2,
+                                     layout=widgets.Layout(width="95%"))
+        self.text_pair = widgets.Text(value=text_pair, description="Pair (opt.)",
+                                      placeholder="optional second sentence", layout=widgets.Layout(width="95%"))
+        self.run_button = widgets.Button(description="Run the model", button_style="primary", icon="play")
+        self.layer = widgets.IntSlider(value=layer, min=0, max=layers - 1, description="Layer",
+                                       continuous_update=False)
+        self.head = widgets.Dropdown(options=[("all heads", -1)] + [(f"head {h}", h) for h in range(heads)],
+                                     value=head, description="Head")
+        self.query = widgets.Dropdown(options=[("all tokens", -1)], value=-1, description="From token")
+        self.status = widgets.HTML()
+        self.view = widgets.HTML()
+        self.run_button.on_click(lambda _: self.run())
+        for control in (self.layer, self.head, self.query):
+            control.observe(lambda _: self.render(), names="value")
+        controls = widgets.HBox([self.layer, self.head, self.query], layout=widgets.Layout(flex_flow="row wrap"))
+        self.widget = widgets.VBox([self.text, self.text_pair, self.run_button, controls, self.status, self.view])
+        self.widget.add_class("attention-explorer")
+        self.run()
+
+    def run(self) -> None:
+        """Tokenise the current text (capped at max_tokens), run the model once, and redraw."""
+        pair = self.text_pair.value.strip() or None
+        full = len(self.tokenizer(self.text.value, pair, truncation=False, verbose=False)["input_ids"])
+        encoding = encode(self.tokenizer, self.text.value, pair, self.max_tokens, verbose=False)
+        self.tokens = tokens_of(self.tokenizer, encoding)
+        self.token_types = encoding["token_type_ids"][0].tolist() if "token_type_ids" in encoding else None
+        self.attentions = get_attentions(self.model, encoding)
+        self.capped = full > self.max_tokens
+        self._note = (f"capped: {full} tokens, showing the first {self.max_tokens}" if self.capped
+                      else f"{len(self.tokens)} tokens")
+        with self.query.hold_trait_notifications():
+            self.query.options = [("all tokens", -1)] + [(f"{i}: {t}", i) for i, t in enumerate(self.tokens)]
+            self.query.value = -1
+        self.render()
+
+    def render(self) -> None:
+        """Redraw the head view for the selected layer, head and query token."""
+        layer, head, query = self.layer.value, self.head.value, self.query.value
+        heads = None if head == -1 else [head]
+        which = "all heads" if head == -1 else f"head {head}"
+        self.view.value = head_view_svg(self.attentions[layer], self.tokens, heads=heads,
+                                        title=f"Layer {layer}, {which}", query=None if query == -1 else query,
+                                        token_types=self.token_types,
+                                        min_weight=0.05 if head == -1 else 0.02)
+        self.status.value = (f"<span style='color:#555'>{html.escape(self._note)} · line opacity = attention "
+                             f"weight · left: query, right: key</span>")

@@ -8,11 +8,13 @@ unanswered exercise raises :class:`CheckFailed`, so a solution and its check can
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CheckFailed", "Checker", "strict"]
+__all__ = ["CheckFailed", "Checker", "exercise", "strict"]
 
 
 class CheckFailed(AssertionError):
@@ -70,3 +72,19 @@ class Checker:
             raise CheckFailed(message)
         self._print(f"🔁 {message}. Read the hints, change your code and run the check again.")
         return False
+
+
+def exercise(title: str, hint: str) -> Callable[[Callable[..., None]], Callable[..., bool]]:
+    """Make `body(c, answer, ...)` a check(answer, ...): None is "not answered yet", then body's criteria, a verdict."""
+    def wrap(body: Callable[..., None]) -> Callable[..., bool]:
+        @functools.wraps(body)
+        def check(answer: Any, *args: Any, **kwargs: Any) -> bool:
+            c = Checker(title)
+            if c.unanswered(answer is None, hint):
+                return False
+            body(c, answer, *args, **kwargs)
+            return c.verdict()
+        params = list(inspect.signature(body).parameters.values())[1:]  # what the notebook passes: no Checker
+        check.__signature__ = inspect.signature(body).replace(parameters=params, return_annotation=bool)
+        return check
+    return wrap

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from . import Checker
+from . import Checker, exercise
 
 
 def _random_attention(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -17,11 +17,10 @@ def _random_attention(*shape: int, seed: int = 0) -> torch.Tensor:
     return (3 * torch.randn(*shape, generator=g)).softmax(-1)
 
 
-def check_strongest_head(strongest_head: Callable | None, attn: torch.Tensor, query: int, key: int) -> bool:
+@exercise("Exercise 1 (the head where one token looks most at another)",
+          "define strongest_head(attn, query, key) returning (layer, head)")
+def check_strongest_head(c: Checker, strongest_head: Callable, attn: torch.Tensor, query: int, key: int) -> None:
     """Exercise 1: strongest_head(attn, query, key) -> (layer, head) where attn[layer, head, query, key] is largest."""
-    c = Checker("Exercise 1 (the head where one token looks most at another)")
-    if c.unanswered(strongest_head is None, "define strongest_head(attn, query, key) returning (layer, head)"):
-        return False
     cases = [(_random_attention(3, 5, 6, 6, seed=1), 4, 1), (_random_attention(6, 12, 9, 9, seed=2), 8, 0),
              (_random_attention(2, 7, 4, 4, seed=3), 0, 3)]
     edge = _random_attention(4, 3, 5, 5, seed=4) * 0.5
@@ -43,14 +42,12 @@ def check_strongest_head(strongest_head: Callable | None, attn: torch.Tensor, qu
             "(layer, head) with the number of HEADS (attn.shape[1])")
     c.check(lambda: attn[(*strongest_head(attn, query, key), query, key)].item() == best(attn, query, key),
             "on this notebook's attention tensor too", "the same function, applied to A and your two positions")
-    return c.verdict()
 
 
-def check_next_token_scores(next_token_scores: Callable | None) -> bool:
+@exercise("Exercise 2 (a next-token score)",
+          "define next_token_scores(attn, ids, special) returning (values, valid)")
+def check_next_token_scores(c: Checker, next_token_scores: Callable) -> None:
     """Exercise 2: a scorer in the style of previous_token_scores: each query's weight on the token after it."""
-    c = Checker("Exercise 2 (a next-token score)")
-    if c.unanswered(next_token_scores is None, "define next_token_scores(attn, ids, special) returning (values, valid)"):
-        return False
     n = 7
     attn = _random_attention(2, 3, n, n, seed=5)
     ids = torch.tensor([101, 7, 8, 7, 9, 10, 102])
@@ -87,14 +84,12 @@ def check_next_token_scores(next_token_scores: Callable | None) -> bool:
             "the value of query i is attn[..., i, i + 1] itself, not a sum or a mean over rows")
     c.check(lambda: (next_token_scores(attn, ids, special), torch.equal(attn, _random_attention(2, 3, n, n, seed=5)))[1],
             "the attention tensor is left unchanged", "write into a new tensor (attn.new_zeros(...)), not into attn")
-    return c.verdict()
 
 
-def check_head_entropy(head_entropy: Callable | None, attn: torch.Tensor | None = None) -> bool:
+@exercise("Exercise 3 (focused and broad heads)",
+          "define head_entropy(attn) returning a (layers, heads) tensor")
+def check_head_entropy(c: Checker, head_entropy: Callable, attn: torch.Tensor | None = None) -> None:
     """Exercise 3: head_entropy(attn) -> (layers, heads) mean row entropy divided by log(tokens)."""
-    c = Checker("Exercise 3 (focused and broad heads)")
-    if c.unanswered(head_entropy is None, "define head_entropy(attn) returning a (layers, heads) tensor"):
-        return False
     n = 6
     uniform = torch.full((2, 3, n, n), 1 / n)
     one_hot = torch.eye(n).expand(2, 3, n, n).clone()
@@ -118,15 +113,13 @@ def check_head_entropy(head_entropy: Callable | None, attn: torch.Tensor | None 
     if attn is not None:
         c.check(lambda: bool(((out(attn) >= -1e-5) & (out(attn) <= 1 + 1e-5)).all()),
                 "on this notebook's review: every value between 0 and 1", "normalise by log of the number of keys")
-    return c.verdict()
 
 
-def check_causal_attention(causal_attention: Callable | None, q: torch.Tensor | None = None,
-                           k: torch.Tensor | None = None, v: torch.Tensor | None = None) -> bool:
+@exercise("Exercise 4 (a causal mask)",
+          "define causal_attention(q, k, v) returning (output, weights)")
+def check_causal_attention(c: Checker, causal_attention: Callable, q: torch.Tensor | None = None,
+                           k: torch.Tensor | None = None, v: torch.Tensor | None = None) -> None:
     """Exercise 4: causal_attention(q, k, v) -> (output, weights) with no weight on future tokens."""
-    c = Checker("Exercise 4 (a causal mask)")
-    if c.unanswered(causal_attention is None, "define causal_attention(q, k, v) returning (output, weights)"):
-        return False
     g = torch.Generator().manual_seed(7)
     cases = [tuple(torch.randn(2, 3, n, 8, generator=g) for _ in range(3)) for n in (1, 5, 9)]
     if q is not None:
@@ -150,7 +143,6 @@ def check_causal_attention(causal_attention: Callable | None, q: torch.Tensor | 
                 out, nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True), atol=1e-5)),
             "the output equals PyTorch's scaled_dot_product_attention(..., is_causal=True)",
             "scale the scores by 1 / sqrt(d) with d = q.shape[-1], as in section 1")
-    return c.verdict()
 
 
 def _cls(model: nn.Module, batch: dict) -> torch.Tensor:
@@ -159,15 +151,14 @@ def _cls(model: nn.Module, batch: dict) -> torch.Tensor:
         return model(**batch, output_hidden_states=True).hidden_states[-1][:, 0].float()
 
 
-def check_knock_out(cls_vectors: Callable | None, model: nn.Module, tokenizer, texts: Sequence[str]) -> bool:
+@exercise("Exercise 5 (knock out a head)",
+          "define cls_vectors(model, batch, knock_out=None) returning (cls, logits)")
+def check_knock_out(c: Checker, cls_vectors: Callable, model: nn.Module, tokenizer, texts: Sequence[str]) -> None:
     """Exercise 5: cls_vectors(model, batch, knock_out) zeroes one head's output and leaves the model as it was.
 
     The reference knocks the same head out another way: it zeroes the columns of the attention's output
     projection that read that head's slice (which removes exactly that head's contribution).
     """
-    c = Checker("Exercise 5 (knock out a head)")
-    if c.unanswered(cls_vectors is None, "define cls_vectors(model, batch, knock_out=None) returning (cls, logits)"):
-        return False
     device = next(model.parameters()).device
     batch = dict(tokenizer(list(texts[:4]), truncation=True, max_length=48, padding=True, return_tensors="pt").to(device))
     cfg = model.config
@@ -203,4 +194,3 @@ def check_knock_out(cls_vectors: Callable | None, model: nn.Module, tokenizer, t
             "keep the handle of register_forward_hook and call handle.remove() in a finally block")
     c.check(lambda: all(torch.equal(p, before[name]) for name, p in model.named_parameters()),
             "the model's weights are unchanged", "change the head's output with a hook, not the weights")
-    return c.verdict()

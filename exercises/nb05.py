@@ -9,14 +9,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from . import Checker
+from . import Checker, exercise
 
 
-def check_shard(shard: Callable | None) -> bool:
+@exercise("Exercise 1 (DistributedSampler by hand)",
+          "define shard(n, world_size, rank, epoch, seed) returning a list of ints")
+def check_shard(c: Checker, shard: Callable) -> None:
     """Exercise 1: shard(n, world_size, rank, epoch, seed) gives the indices DistributedSampler gives."""
-    c = Checker("Exercise 1 (DistributedSampler by hand)")
-    if c.unanswered(shard is None, "define shard(n, world_size, rank, epoch, seed) returning a list of ints"):
-        return False
     cases = [(10, 2, 0, 0), (10, 2, 1, 0), (11, 2, 1, 3), (7, 3, 2, 1), (16, 4, 3, 5)]
 
     def real(n, world, rank, epoch, seed=0):
@@ -37,14 +36,12 @@ def check_shard(shard: Callable | None) -> bool:
             "the seed changes the order the way it does in torch", "add the seed and the epoch: seed + epoch")
     c.check(lambda: shard(20, 2, 0, 0, 0) != shard(20, 2, 0, 1, 0),
             "a new epoch gives a new order (what set_epoch is for)", "use the epoch in the generator's seed")
-    return c.verdict()
 
 
-def check_plan(plan: Callable | None) -> bool:
+@exercise("Exercise 2 (batch, steps and learning rate of a launch)",
+          "define plan(n, per_process_batch, world_size, base_lr, base_batch) returning a dict")
+def check_plan(c: Checker, plan: Callable) -> None:
     """Exercise 2: effective batch, steps per epoch and the linearly scaled learning rate of a launch."""
-    c = Checker("Exercise 2 (batch, steps and learning rate of a launch)")
-    if c.unanswered(plan is None, "define plan(n, per_process_batch, world_size, base_lr, base_batch) returning a dict"):
-        return False
     cases = [(50_000, 256, 1), (50_000, 256, 2), (50_000, 256, 8), (1_001, 10, 3), (9, 4, 4)]
 
     def steps(n, b, w):  # what a DataLoader over one rank's shard really yields
@@ -59,14 +56,12 @@ def check_plan(plan: Callable | None) -> bool:
     c.check(lambda: all(math.isclose(plan(n, b, w, 0.1, 256)["lr"], 0.1 * b * w / 256) for n, b, w in cases),
             "the learning rate grows in proportion to the effective batch (the linear scaling rule)",
             "lr = base_lr x effective_batch / base_batch")
-    return c.verdict()
 
 
-def check_ring_all_reduce(ring_all_reduce: Callable | None) -> bool:
+@exercise("Exercise 3 (ring all-reduce)",
+          "define ring_all_reduce(vectors) returning (results, sent)")
+def check_ring_all_reduce(c: Checker, ring_all_reduce: Callable) -> None:
     """Exercise 3: a simulated ring all-reduce sums every rank's vector and sends 2 (W-1)/W of it per rank."""
-    c = Checker("Exercise 3 (ring all-reduce)")
-    if c.unanswered(ring_all_reduce is None, "define ring_all_reduce(vectors) returning (results, sent)"):
-        return False
     g = torch.Generator().manual_seed(0)
     cases = [[torch.randn(n, generator=g) for _ in range(w)] for w, n in ((2, 8), (3, 9), (4, 10), (5, 23))]
 
@@ -100,14 +95,12 @@ def check_ring_all_reduce(ring_all_reduce: Callable | None) -> bool:
 
     c.check(bandwidth, "each rank sends about 2 (W-1)/W of a vector, however many ranks there are",
             "count the numbers each rank sends: 2 (W-1) chunks of about n/W; sending whole vectors is too much")
-    return c.verdict()
 
 
-def check_sync_batch_norm(sync_batch_norm: Callable | None) -> bool:
+@exercise("Exercise 4 (SyncBatchNorm by hand)",
+          "define sync_batch_norm(shards, eps=1e-5) returning a list of tensors")
+def check_sync_batch_norm(c: Checker, sync_batch_norm: Callable) -> None:
     """Exercise 4: each shard normalised with the statistics of all shards, as SyncBatchNorm does."""
-    c = Checker("Exercise 4 (SyncBatchNorm by hand)")
-    if c.unanswered(sync_batch_norm is None, "define sync_batch_norm(shards, eps=1e-5) returning a list of tensors"):
-        return False
     g = torch.Generator().manual_seed(0)
 
     def shards(sizes):
@@ -139,4 +132,3 @@ def check_sync_batch_norm(sync_batch_norm: Callable | None) -> bool:
 
     c.check(gradients_match, "gradients flow through the statistics like BatchNorm's (autograd)",
             "compute with differentiable torch operations only (no .item(), no torch.no_grad())")
-    return c.verdict()

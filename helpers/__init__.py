@@ -1,8 +1,4 @@
-"""Shared helpers for the course notebooks: device and precision, profiles, data, the training loop, plots.
-
-Each module imports only torch and numpy at import time (matplotlib, datasets, tqdm and transformers
-where they are used), so `import helpers` works on a bare GPU machine too.
-"""
+"""Shared helpers of the course notebooks; at import only torch and numpy, so a bare GPU machine can import them."""
 
 from .bert import HUB_BERT, base_model_choice, find_finetuned, finetuned_dir, resolve_bert
 from .data import (CIFAR10_CLASSES, DataNotFoundError, data_dir, images_to_tensor, load_cifar10, load_imdb,

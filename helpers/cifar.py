@@ -1,15 +1,11 @@
-"""CIFAR-10 in seconds (notebook 02 and benchmarks/cifar10_speed.py): data on the device, the network, the tricks.
-
-The ideas are Keller Jordan's airbench94 (github.com/KellerJordan/cifar10-airbench), the code our own; every
-trick can be switched off in `Recipe`, so the notebook measures what each buys. Training goes through helpers.fit.
-"""
+"""CIFAR-10 in seconds (notebook 02): the ideas of Keller Jordan's airbench94, our code, each trick a Recipe switch."""
 
 from __future__ import annotations
 
 import math
 import statistics
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +73,8 @@ def _reflect(index: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def augment(images: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
-    """Shift each image by (dy, dx) pixels, mirrored at the edges, and flip it where asked. Taught in 02 §3.1.
-
-    One gather on the uint8 images: pixel (i, j) reads (i + dy, j + dx), a flip reads the columns backwards.
-    Ours rather than F.pad(mode="reflect") and a crop per image, because it measurably wins: a batch of 1,024
-    takes 33 ms here against 69 ms (one crop per image) or 86 ms (one crop per distinct shift) (2-core CPU).
-    """
+    """Shift each image by (dy, dx) pixels, mirrored at the edges, and flip it where asked. Taught in 02 §3.1."""
+    # ours, not F.pad(mode="reflect") + crops: 1,024 images in 33 ms against 69 ms (a crop per image), 2-core CPU
     n, c, h, w = images.shape
     rows = _reflect(torch.arange(h, device=images.device) + shifts[:, :1], h)  # (N, H)
     cols = _reflect(torch.arange(w, device=images.device) + shifts[:, 1:], w)  # (N, W)
@@ -93,11 +85,8 @@ def augment(images: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor) -> 
 
 
 class GpuLoader:
-    """Batches (x, y) from uint8 images that stay on the device: shuffle, augment, normalise. Taught in 02 §3.1.
-
-    Ours rather than a DataLoader: CIFAR-10 is 150 MB as uint8, so it lives on the GPU and no batch waits for the
-    CPU or a host-to-device copy. flip "random": a coin per image per epoch; "alternating": every other epoch.
-    """
+    """Batches (x, y) from uint8 images that stay on the device: shuffle, augment, normalise. Taught in 02 §3.1."""
+    # ours, not a DataLoader: CIFAR-10 is 150 MB as uint8, so it stays on the GPU and no batch waits for a copy
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, mean: torch.Tensor,
                  std: torch.Tensor, train: bool = True, translate: int = 0, flip: str | None = None,
@@ -215,10 +204,7 @@ def image_patches(images: torch.Tensor, kernel_size: int) -> torch.Tensor:
 
 
 def whitening_filters(images: torch.Tensor, kernel_size: int = 2, eps: float = 5e-4) -> tuple[torch.Tensor, torch.Tensor]:
-    """(filters (C*k*k, C, k, k), eigenvalues), largest first: patch-covariance eigenvectors / sqrt(eigenvalue).
-
-    Convolving normalised images with them gives uncorrelated channels of unit variance. Taught in 02 §4.3.
-    """
+    """Patch-covariance eigenvectors / sqrt(eigenvalue), largest first, and the eigenvalues. Taught in 02 §4.3."""
     patches = image_patches(images.float(), kernel_size).double()
     patches = patches - patches.mean(dim=0)
     cov = patches.T @ patches / len(patches)
@@ -261,10 +247,7 @@ def lookahead_rho(step: int, total_steps: int, every: int = LOOKAHEAD_EVERY, dec
 
 
 class Lookahead:
-    """Every `every` steps: slow <- rho * slow + (1 - rho) * fast, then fast <- slow (a step hook). Taught in 02 §4.5.
-
-    rho = lookahead_rho(step): early training runs at full speed, late training averages over many steps.
-    """
+    """Every `every` steps: slow <- rho * slow + (1 - rho) * fast, then fast <- slow (step hook). Taught in 02 §4.5."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *, total_steps: int, steps_per_epoch: int,
                  start_step: int = 0, every: int = LOOKAHEAD_EVERY, decay: float = LOOKAHEAD_DECAY,
@@ -353,10 +336,6 @@ class Recipe:
         self.widths = tuple(self.widths)
         check_choice("schedule", self.schedule, ("triangular", "constant"))
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data, for JSON."""
-        return asdict(self)
-
 
 @dataclass
 class Run:
@@ -407,11 +386,7 @@ def make_optimizer(model: CifarNet, recipe: Recipe, total_steps: int, steps_per_
 def train(recipe: Recipe, data: dict[str, torch.Tensor], device: torch.device, *, seed: int = 0,
           mean: torch.Tensor | None = None, std: torch.Tensor | None = None, progress: bool = False,
           log_every: int = 10, val_each_epoch: bool = False, keep_outputs: bool = False) -> Run:
-    """Train a recipe's network with helpers.fit and test it with and without TTA. Taught in 02 §4.7.
-
-    Timed (`train_time_s`): whitening statistics plus all epochs. With keep_outputs, run.extra also holds the
-    test logits without and with TTA, and the labels.
-    """
+    """Train a recipe's net with helpers.fit (timed with whitening), test it with and without TTA. Taught in 02 §4.7."""
     torch.manual_seed(seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -476,10 +451,7 @@ def ablation_recipes(base: Recipe) -> list[tuple[str, Recipe]]:
 
 def tricks_table(rows: list[tuple[str, Recipe]], data: dict[str, torch.Tensor], device: torch.device, *,
                  seeds: tuple[int, ...] = (0,), report: Callable[[str], None] | None = print) -> list[dict[str, Any]]:
-    """Train each row's recipe once per seed: one dict of mean accuracies and times per row. Taught in 02 §4.8.
-
-    A compiling recipe gets an untimed warm-up run first; its training time minus the timed mean is the compile time.
-    """
+    """Each row's recipe once per seed: mean accuracies and times (compile: minus a warm-up run). Taught in 02 §4.8."""
     mean, std = channel_stats(data["x_train"])
     results = []
     for name, recipe in rows:

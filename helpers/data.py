@@ -1,14 +1,4 @@
-"""Data sets in the hub's schema: local Parquet files (fetched from the hub once), found and decoded in one place.
-
-`local_files` finds (or downloads) the files; `read_split` reads their columns with pyarrow (the CIFAR tensors,
-the benchmarks); `load_course_dataset` opens the same files as `datasets` objects, whose .map caches its results
-(notebooks 03 and 04); `decode_images` is the one image decoder.
-
-Command line, to prepare a machine for a workshop with no network:
-
-    python -m helpers.data download            # IMDB, CIFAR-10 and the BERT model
-    python -m helpers.data download imdb       # just one
-"""
+"""Data sets in the hub's schema: local Parquet files (fetched once), read with pyarrow or `datasets`, decoded."""
 
 from __future__ import annotations
 
@@ -22,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from .bert import HUB_BERT
 from .hub import hub_offline, hub_reachable
 from .profiles import BadFileError, CourseError, check_choice, check_int, course_root
 
@@ -79,10 +70,9 @@ def local_files(name: str, root: Path | None = None) -> dict[str, Path]:
         for path in files.values():
             check_parquet(name, path)
         return files
-    if hub_offline():
-        raise DataNotFoundError(_missing_message(name, files, "no local copy, and HF_HUB_OFFLINE is set"))
-    if not hub_reachable():
-        raise DataNotFoundError(_missing_message(name, files, "no local copy, and the hub cannot be reached"))
+    if not hub_reachable():  # also False when HF_HUB_OFFLINE is set
+        why = "HF_HUB_OFFLINE is set" if hub_offline() else "the hub cannot be reached"
+        raise DataNotFoundError(_missing_message(name, files, f"no local copy, and {why}"))
     from datasets import load_dataset
 
     try:
@@ -190,24 +180,22 @@ def images_to_tensor(ds: Dataset, column: str = "img") -> torch.Tensor:
 def download(names: Sequence[str] = ("imdb", "cifar10", "bert")) -> None:
     """Fetch everything a workshop needs offline: the data sets into data_dir(), BERT into the hub cache. Taught in 00 §3."""
     for name in names:
-        if name == "bert":
-            from .bert import prefetch_bert
+        if check_choice("download", name, ("imdb", "cifar10", "bert")) == "bert":  # into the hub cache
+            from huggingface_hub import snapshot_download
 
-            prefetch_bert()
+            path = snapshot_download(HUB_BERT, allow_patterns=["*.json", "*.txt", "*.safetensors"])
+            print(f"{HUB_BERT}: cached in {path}")
         else:
             ds = load_course_dataset(name)
             print(f"{name}: " + ", ".join(f"{s} {len(ds[s]):,} rows" for s in ds) + f" in {data_dir() / name}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command-line entry point: python -m helpers.data download [imdb] [cifar10] [bert]."""
-    parser = argparse.ArgumentParser(prog="python -m helpers.data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    get = sub.add_parser("download", help="fetch data sets and the BERT model for offline use")
-    get.add_argument("what", nargs="*", choices=["imdb", "cifar10", "bert"], default=["imdb", "cifar10", "bert"])
-    args = parser.parse_args(argv)
-    download(args.what)
+    """python -m helpers.data download [imdb] [cifar10] [bert]: fetch them (default: all) for a machine offline."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.data", description=main.__doc__)
+    parser.add_argument("command", choices=["download"])
+    parser.add_argument("what", nargs="*", help="imdb, cifar10 and/or bert (default: all three)")
+    download(parser.parse_args(argv).what or ("imdb", "cifar10", "bert"))
 
 
 if __name__ == "__main__":

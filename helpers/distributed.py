@@ -1,9 +1,4 @@
-"""Data parallelism with plain torch.distributed: join the process group torchrun describes, ranks, sums. Taught in 05.
-
-`torchrun --nproc_per_node=N script.py` starts N copies of a script and gives each one RANK, LOCAL_RANK,
-WORLD_SIZE, MASTER_ADDR and MASTER_PORT; `setup()` reads them. Without torchrun every function here is a
-no-op for one process (rank 0 of 1), so the same script and the same `helpers.fit` run both ways.
-"""
+"""Data parallelism with plain torch.distributed under torchrun; without it, one process (rank 0 of 1). Taught in 05."""
 
 from __future__ import annotations
 
@@ -39,11 +34,7 @@ def is_main() -> bool:
 
 
 def setup(backend: str | None = None) -> torch.device:
-    """Join torchrun's process group (NCCL on GPUs, else gloo) and return this process's device. Taught in 05 §4.
-
-    One process per GPU: process LOCAL_RANK uses cuda:LOCAL_RANK. Without torchrun's variables this only
-    returns the device, so `python script.py` still runs (as one process).
-    """
+    """Join torchrun's process group (NCCL on GPUs, else gloo); return cuda:LOCAL_RANK (or cpu). Taught in 05 §4."""
     launched = [name for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK") if name in os.environ]
     if not launched:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -74,10 +65,7 @@ def barrier() -> None:
 
 
 def sum_across(*values):
-    """Sum numbers or 0-d tensors over all processes with one all-reduce; unchanged in one process. Taught in 05 §5.
-
-    Tensors come back as tensors (same dtype, on the CPU), numbers as numbers of the same type.
-    """
+    """Sum numbers or 0-d tensors (same types back, on the CPU) over all processes: one all-reduce. 05 §5."""
     if not is_distributed():
         return values
     device = next((v.device for v in values if isinstance(v, torch.Tensor)), torch.device("cpu"))

@@ -1,7 +1,4 @@
-"""Optimizer builders: AdamW without weight decay on biases and LayerNorm, and warmup as a share of the steps.
-
-The linear warmup-then-decay schedule itself is the library's: transformers.get_linear_schedule_with_warmup.
-"""
+"""AdamW without weight decay on biases and LayerNorm, and warmup as a share of the steps (schedule: transformers')."""
 
 from __future__ import annotations
 

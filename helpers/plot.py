@@ -1,7 +1,4 @@
-"""Pictures the notebooks share: training curves, a confusion matrix, a grid of labelled images.
-
-matplotlib is imported inside each function, so that `import helpers` works on a machine without it.
-"""
+"""Pictures the notebooks share: curves, a confusion matrix, labelled images (matplotlib imported where used)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,4 @@
-"""Run profiles: how big an experiment is (smoke for CI, cpu for a laptop, gpu for full training).
-
-COURSE_PROFILE=smoke|cpu|gpu picks the profile; a config cell holds one dict per profile and names its size keys
-(`cfg = helpers.profiles.settings(CONFIG, sizes=("train_size", "epochs"))`). COURSE_TINY=1 keeps the profile's
-other values (its code paths) but takes each size key, at any depth of nested dicts, from the smoke profile.
-data/ and runs/<profile> land in the course checkout above the working directory, else in the working directory.
-"""
+"""Run profiles (COURSE_PROFILE=smoke|cpu|gpu, COURSE_TINY=1: smoke's sizes), config cells, and where files land."""
 
 from __future__ import annotations
 

@@ -125,10 +125,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
 
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     scheduler: Any = None, scaler: torch.amp.GradScaler | None = None) -> History:
-    """Restore what save_checkpoint wrote into the given objects and return the saved history. Taught in 03 §4.
-
-    A checkpoint that is unreadable or of another model is a BadFileError, raised before anything changes.
-    """
+    """Restore what save_checkpoint wrote, return its history; a bad file is a BadFileError first. Taught in 03 §4."""
     fix = f"Fix: delete it (rm {path}) to train from the start, or pass another checkpoint= path."
     try:
         state = torch.load(path, map_location=model_device(model), weights_only=False)
@@ -152,11 +149,7 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
 def evaluate(model: nn.Module, data: Iterable[Batch], *, loss_fn: Callable | None = None,
              dtype: torch.dtype | str | None = "auto", forward: ForwardFn = default_forward,
              return_outputs: bool = False, progress: bool = False, desc: str = "eval"):
-    """Mean loss (and accuracy) over a data set; with return_outputs also (logits, labels) on CPU. Taught in 01 §4.4.
-
-    Under torchrun every process calls it on its shard (a DistributedSampler); loss and accuracy are over all
-    shards, return_outputs gives this process's share only (05 §5).
-    """
+    """Mean loss (and accuracy) over all shards; return_outputs adds this rank's (logits, labels). Taught in 01 §4.4."""
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     device = model_device(model)
     dtype = _resolve_dtype(dtype, device)
@@ -196,18 +189,7 @@ def fit(model: nn.Module, train_data: Iterable[Batch], *, epochs: int, optimizer
         dtype: torch.dtype | str | None = "auto", max_grad_norm: float | None = 1.0,
         forward: ForwardFn = default_forward, checkpoint: str | Path | None = None,
         history: History | None = None, log_every: int = 10, progress: bool = True) -> History:
-    """Train for `epochs` epochs and return the History; the model stays where it is (call get_device first).
-
-    Batches come from any iterable (a DataLoader, or batches kept on the GPU). Each step runs under autocast
-    (helpers.device's dtype), scales an fp16 loss, clips to `max_grad_norm`, steps the optimizer, then `scheduler`.
-    `checkpoint`: saved after every epoch, resumed from when it exists. Ctrl-C ends training cleanly, with every
-    finished epoch in the history and `history.interrupted` set. Taught in 01 §4.4.
-
-    Under torchrun (05 §5) pass the model wrapped in DistributedDataParallel and a loader with a
-    DistributedSampler: fit sets the sampler's epoch, sums the metrics over all processes (so every
-    process gets the same History), and prints, draws bars and saves checkpoints on rank 0 only; every
-    process resumes from the same checkpoint.
-    """
+    """Train with autocast, fp16 scaling, clipping, checkpoints, Ctrl-C and DDP; the History. Taught in 01 §4.4."""
     check_int("epochs", epochs)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     device = model_device(model)
@@ -221,6 +203,7 @@ def fit(model: nn.Module, train_data: Iterable[Batch], *, epochs: int, optimizer
     history.interrupted = False
     progress = progress and is_main()
     step = int(history.steps[-1]["step"]) if history.steps else 0
+    stepped = not scaler.is_enabled()  # fp16: the scaler may skip first steps (inf gradients): no scheduler step
     try:
         for epoch in range(len(history), epochs):
             model.train()
@@ -244,10 +227,12 @@ def fit(model: nn.Module, train_data: Iterable[Batch], *, epochs: int, optimizer
                 if max_grad_norm is not None:
                     scaler.unscale_(optimizer)
                     nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+                scale = None if stepped else scaler.get_scale()  # a sync, but only until a first step is taken
                 scaler.step(optimizer)
                 scaler.update()
                 optimizer.zero_grad(set_to_none=True)
-                if scheduler is not None:
+                stepped = stepped or scaler.get_scale() >= scale  # a skipped step halves the scale
+                if scheduler is not None and stepped:
                     scheduler.step()
                 step += 1
                 n = labels.shape[0]
@@ -290,7 +275,7 @@ def fit(model: nn.Module, train_data: Iterable[Batch], *, epochs: int, optimizer
         history.interrupted = True
         optimizer.zero_grad(set_to_none=True)
         if is_main():
-                print(f"Interrupted in epoch {len(history) + 1}: the model keeps its current weights and the "
+            print(f"Interrupted in epoch {len(history) + 1}: the model keeps its current weights and the "
                   f"history keeps the {len(history)} finished epoch(s). Run fit again to continue"
                   + (" from the last checkpoint." if checkpoint is not None else "."))
     model.eval()

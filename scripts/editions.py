@@ -9,7 +9,8 @@ The source is the solutions (instructor) edition. In the student edition:
 - cells tagged `solution` are dropped;
 - the outputs of cells that held a solution region, and of cells tagged `check`, are cleared;
 - cell ids, all other cells and their stored outputs are kept; execution metadata and widget state are
-  dropped (in both editions: the source is cleaned too when written by this script);
+  dropped, and so is the first frame a progress-bar widget leaves as text ("0%|", "0 examples") (in both
+  editions: the source is cleaned too when written by this script; so is a notebook with no source, 00);
 - a generated markdown cell at the end of the `## Exercises` section points at the solutions notebook
   (a relative link and an "Open in Colab" link).
 The tops of the two editions differ by a markdown cell tagged `solution` after the title (the source's
@@ -69,12 +70,24 @@ def strip_regions(source: str, where: str = "cell") -> tuple[str, bool]:
     return "\n".join(out), found
 
 
+# The text a tqdm widget stores is its first frame ("epoch 1/3:   0%|          | 0/79", "Generating train split:
+# 0 examples"): a finished run would show an unfinished bar on GitHub and the site. fit prints each epoch's line anyway.
+PROGRESS_RESIDUE = re.compile(r"^[^\n]*(\d+%\|[^\n]*\| *\d+/\d+ \[|: \d+ examples \[)")
+
+
+def is_progress_residue(output: nbformat.NotebookNode) -> bool:
+    """True for what a progress-bar widget leaves in a stored notebook: a display whose text is a bar's frame."""
+    text = "".join(output.get("data", {}).get("text/plain", ""))
+    return output.get("output_type") == "display_data" and bool(PROGRESS_RESIDUE.match(text))
+
+
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop what must never be stored: per-cell execution metadata, widget state (in place; returned)."""
+    """Drop what must never be stored: execution metadata, widget state, progress-bar residue (in place; returned)."""
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not is_progress_residue(o)]
             for output in cell.outputs:
                 output.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
                 output.get("metadata", {}).pop("execution", None)
@@ -147,6 +160,14 @@ def build(check: bool, names: list[str] | None = None) -> list[str]:
         stale.append(path.name)
         if not check:
             target.write_text(text)
+    for path in sorted(EDITIONS.glob("*.ipynb")):  # a lesson with no solutions edition (00) is cleaned in place
+        if (SOURCES / path.name).exists() or (names and not any(path.name.startswith(n) for n in names)):
+            continue
+        text = render(clean(nbformat.read(path, as_version=4)))
+        if path.read_text() != text:
+            stale.append(path.name)
+            if not check:
+                path.write_text(text)
     return stale
 
 
@@ -158,7 +179,8 @@ def main() -> None:
     args = parser.parse_args()
     stale = build(args.check, args.names)
     for name in stale:
-        print(("stale: " if args.check else "built: ") + f"notebooks/{name} (from solutions/{name})")
+        origin = f"from solutions/{name}" if (SOURCES / name).exists() else "cleaned in place: no solutions edition"
+        print(("stale: " if args.check else "built: ") + f"notebooks/{name} ({origin})")
     if args.check and stale:
         print("Run `make editions` and commit the student editions.", file=sys.stderr)
         sys.exit(1)

@@ -1,7 +1,7 @@
 """Check notebook 04's attention explorer in a real browser and screenshot it for the docs.
 
 Starts JupyterLab on localhost (a random free port, a random token, a throwaway settings folder), opens a
-small generated notebook that builds the same widget as notebook 04 (helpers.attention.AttentionExplorer),
+small generated notebook that builds the same widget as notebook 04 (diagrams.nb04.AttentionExplorer),
 runs it in headless Chromium, moves the layer slider in the browser like a user would (keyboard on the
 slider's handle), waits until the head view has been redrawn for the new layer by the kernel, and saves a
 screenshot of the widget. It fails (exit 1) if the widget does not render or does not follow the slider.
@@ -52,9 +52,10 @@ def explorer_notebook(layer: int, head: int) -> dict:
     """A two-cell notebook that builds the explorer exactly as notebook 04 does, at the first layer."""
     source = (
         "import helpers\n"
+        "from diagrams import nb04 as views\n"
         "from helpers import attention as attn_lib\n"
         "model, tokenizer, kind = attn_lib.load_attention_model()\n"
-        f"explorer = attn_lib.AttentionExplorer(model, tokenizer, {SENTENCE!r}, {PAIR!r}, layer=0, head={head})\n"
+        f"explorer = views.AttentionExplorer(model, tokenizer, {SENTENCE!r}, {PAIR!r}, layer=0, head={head})\n"
         "explorer.widget"
     )
     cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}

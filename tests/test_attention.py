@@ -9,6 +9,7 @@ import torch
 
 matplotlib.use("Agg")
 
+from diagrams import nb04 as views  # noqa: E402  (notebook 04's views)
 from helpers import attention as attn_lib  # noqa: E402
 
 WORDS = ["the", "movie", "was", "good", "bad", "it", "a", "film", "never", "bored", "me", ".", ",", "<b>"]
@@ -135,7 +136,7 @@ def test_previous_token_score_of_a_previous_token_head(tiny):
         attn[0, 0, i, i - 1] = 1
     values, valid = attn_lib.previous_token_scores(attn, ids, special)
     assert values[..., valid].mean() == 1
-    uniform, _ = attn_lib.previous_token_scores(attn_lib.uniform_attention(6), ids, special)
+    uniform, _ = attn_lib.previous_token_scores(torch.full((1, 1, 6, 6), 1 / 6), ids, special)
     assert torch.allclose(uniform[..., valid], torch.full((1, 1, 4), 1 / 6))
 
 
@@ -205,23 +206,23 @@ def test_head_view_svg_is_deterministic_escaped_and_scriptless():
     torch.manual_seed(0)
     attn = torch.softmax(torch.randn(4, 5, 5), dim=-1)
     tokens = ["[CLS]", "<b>", "a&b", "film", "[SEP]"]
-    svg = attn_lib.head_view_svg(attn, tokens, heads=[1], title="Layer 0, head 1")
-    assert svg == attn_lib.head_view_svg(attn, tokens, heads=[1], title="Layer 0, head 1")
+    svg = views.head_view_svg(attn, tokens, heads=[1], title="Layer 0, head 1")
+    assert svg == views.head_view_svg(attn, tokens, heads=[1], title="Layer 0, head 1")
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert "<script" not in svg and not re.search(r"\bid=", svg) and "http://" not in svg.replace(
         'xmlns="http://www.w3.org/2000/svg"', "")
     assert "&lt;b&gt;" in svg and "a&amp;b" in svg and "<b>" not in svg
     assert svg.count("<line") == int((attn[1] >= 0.02).sum())
-    only = attn_lib.head_view_svg(attn, tokens, heads=[1], query=2, min_weight=0.0)
+    only = views.head_view_svg(attn, tokens, heads=[1], query=2, min_weight=0.0)
     assert only.count("<line") == 5
-    every = attn_lib.head_view_svg(attn, tokens, min_weight=0.0, token_types=[0, 0, 0, 1, 1])
+    every = views.head_view_svg(attn, tokens, min_weight=0.0, token_types=[0, 0, 0, 1, 1])
     assert every.count("<line") == 4 * 25
     assert every.count('fill="#b5542d"') == 4  # the second sentence's two tokens, left and right
 
 
 def test_explorer_follows_its_controls(tiny):
     _, model, tokenizer = tiny
-    explorer = attn_lib.AttentionExplorer(model, tokenizer, "the movie was good", layer=0, head=1)
+    explorer = views.AttentionExplorer(model, tokenizer, "the movie was good", layer=0, head=1)
     assert "Layer 0, head 1" in explorer.view.value
     explorer.layer.value = 2
     assert "Layer 2, head 1" in explorer.view.value
@@ -261,9 +262,9 @@ def test_plots_have_one_panel_per_head_and_score(tiny):
     import numpy as np
 
     attn = torch.softmax(torch.randn(3, 4, 5, 5), dim=-1)
-    assert len(attn_lib.plot_model_view(attn).axes) == 12
-    fig = attn_lib.plot_head_scores({"a": {"scores": np.zeros((3, 4)), "chance": 0.1},
-                                     "b": {"scores": np.ones((3, 4)), "chance": 0.2},
-                                     "c": {"scores": np.ones((3, 4)), "chance": 0.3}})
+    assert len(views.plot_model_view(attn).axes) == 12
+    fig = views.plot_head_scores({"a": {"scores": np.zeros((3, 4)), "chance": 0.1},
+                                  "b": {"scores": np.ones((3, 4)), "chance": 0.2},
+                                  "c": {"scores": np.ones((3, 4)), "chance": 0.3}})
     visible = [ax for ax in fig.axes if ax.get_visible() and ax.axison and ax.get_title()]
     assert len(visible) == 3

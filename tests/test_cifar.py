@@ -187,7 +187,7 @@ def test_ablation_rows_add_one_trick_at_a_time():
     assert first == C.baseline_recipe(C.Recipe())
     assert not first.whiten and first.schedule == "constant" and first.label_smoothing == 0
     assert last.whiten and last.lookahead and last.flip == "alternating" and last.schedule == "triangular"
-    assert len({r.to_dict().__repr__() for _, r in rows}) == len(rows)
+    assert len({repr(r) for _, r in rows}) == len(rows)
 
 
 @pytest.mark.skipif(not (DATA / "test.parquet").exists(), reason="no local CIFAR-10 copy")

@@ -134,3 +134,14 @@ def test_download_cli_reports_cached_sets(monkeypatch, tmp_path, capsys):
 def test_stratified_indices_accept_tensors():
     idx = data.stratified_indices(torch.tensor([0] * 80 + [1] * 20), 10, seed=0)
     assert sorted(np.asarray([0] * 80 + [1] * 20)[idx].tolist()) == [0] * 8 + [1] * 2
+
+
+def test_download_cli_defaults_to_everything_and_refuses_unknown_names(monkeypatch):
+    asked = []
+    monkeypatch.setattr(data, "download", asked.append)
+    data.main(["download"])
+    data.main(["download", "imdb"])
+    assert asked == [("imdb", "cifar10", "bert"), ["imdb"]]
+    monkeypatch.undo()
+    with pytest.raises(data.CourseError, match="download='mnist' is unknown"):
+        data.download(["mnist"])

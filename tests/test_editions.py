@@ -77,6 +77,19 @@ def test_execution_metadata_and_widget_state_stripped():
     assert all("execution" not in c.metadata for c in out.cells)
 
 
+def test_progress_bar_first_frames_are_dropped_and_everything_else_kept():
+    nb = small_notebook()
+    bar = lambda text: nbformat.v4.new_output(  # noqa: E731  what a tqdm widget leaves once its state is gone
+        "display_data", data={"text/plain": text, "application/vnd.jupyter.widget-view+json": {"model_id": "x"}})
+    nb.cells[1].outputs = [bar("epoch 1/3:   0%|          | 0/79 [00:00<?, ?it/s]"),
+                           bar("Generating train split: 0 examples [00:00, ? examples/s]"),
+                           nbformat.v4.new_output("stream", name="stdout", text="epoch 1/3 | train_loss 1.2\n"),
+                           nbformat.v4.new_output("display_data", data={"text/plain": "VBox(children=(Text(),))"})]
+    out = editions.clean(nb)
+    assert [o.output_type for o in out.cells[1].outputs] == ["stream", "display_data"]
+    assert out.cells[1].outputs[1].data == {"text/plain": "VBox(children=(Text(),))"}
+
+
 def test_pointer_to_the_solutions_closes_the_exercises_section():
     out = editions.student_edition(small_notebook(), "99_lesson.ipynb")
     index = [c.id for c in out.cells].index(editions.POINTER_ID)

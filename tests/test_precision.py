@@ -6,6 +6,8 @@ train loss and final eval loss within 2e-3 absolute, test accuracy within 1 poin
 torch 2.13: loss differences <= 1.2e-4, identical accuracy), and the two runs must differ at all.
 """
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -89,3 +91,27 @@ def test_float16_with_grad_scaler_agrees_with_float32(monkeypatch):
     # ... and float16 changed the numbers at all (the two runs are not the same computation)
     assert h16["train_loss"] != h32["train_loss"]
     assert any(not torch.equal(p, q) for p, q in zip(model16.parameters(), model32.parameters()))
+
+
+def test_a_step_the_scaler_skips_does_not_step_the_scheduler(monkeypatch):
+    """fp16: an inf loss on the first step makes GradScaler skip optimizer.step; fit must not step the scheduler
+    then (torch warns "lr_scheduler.step() before optimizer.step()"), and must step it for every real step."""
+    monkeypatch.setenv("COURSE_PRECISION", "fp16")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    calls = []
+
+    def loss_fn(logits, labels):  # the first step's gradients are inf: the scaler skips it
+        calls.append(1)
+        loss = nn.functional.cross_entropy(logits, labels)
+        return loss * float("inf") if len(calls) == 1 else loss
+
+    data = batches(*blobs(256, seed=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit(model, data, epochs=1, optimizer=optimizer, scheduler=scheduler, loss_fn=loss_fn, progress=False,
+            max_grad_norm=None)
+    assert len(calls) == len(data) == 4
+    assert scheduler.last_epoch == len(data) - 1  # every step but the skipped one

@@ -51,6 +51,10 @@ def test_clean_stored_outputs(path):
     assert (kernel.get("name"), kernel.get("display_name")) == ("python3", "Python 3 (ipykernel)")
     outputs = json.dumps([c.get("outputs", []) for c in nb["cells"] if c["cell_type"] == "code"])
     assert "application/vnd.jupyter.widget-view+json" not in outputs, "widget views in stored outputs"
+    bars = [text for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+            for text in ["".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))]
+            if re.search(r"(^|[\r\n])[^\r\n]*( 0%\||: 0 examples \[)", text)]
+    assert not bars, f"a progress bar's first frame in stored outputs (scripts/editions.py clean drops them): {bars[0][:80]!r}"
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=[p.name for p in SOURCES])
