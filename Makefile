@@ -25,22 +25,42 @@ $(VENV)/.installed: pyproject.toml requirements.txt
 	$(BIN)/python -m pip install -q -r requirements.txt -e ".[offline]"
 	touch $@
 
+# Serves the whole checkout (notebooks/ links to ../solutions/ and ../docs/) and opens notebooks/ first;
+# tests/test_claims.py checks that every relative link in the course resolves inside the served root.
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) --no-browser $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks \
+		--port=$(PORT) --no-browser $(LAB_ARGS)
 
 test: setup
 	COURSE_PROFILE=smoke $(BIN)/python -m pytest $(TESTS)
 
-# The oldest versions we claim (issue 9): .venv-min gets $(TORCH) and requirements.txt held at the lower bounds
+# ruff check + ruff format --check over the Python files, as configured in pyproject.toml (lines <= 120); CI runs it.
+# `make format` rewrites the files the way the check wants them.
+.PHONY: lint format
+lint: $(VENV)/.lint-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.lint-installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+$(VENV)/.lint-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install -q -e ".[lint]"
+	touch $@
+
+# The oldest versions we claim (issue 9): .venv-min gets $(TORCH_MIN) and requirements.txt held at the lower bounds
 # by requirements-min.txt (a pip constraints file); `make test-min [TESTS=...]` runs the tests there.
+# TORCH_MIN, the torch floor, is read from requirements-min.txt (tests/test_claims.py ties it to pyproject.toml).
 MIN_VENV ?= .venv-min
+TORCH_MIN ?= $(shell grep -m1 '^torch==' requirements-min.txt)
 .PHONY: test-min
 test-min: $(MIN_VENV)/.installed
 	COURSE_PROFILE=smoke $(MIN_VENV)/bin/python -m pytest $(TESTS)
 
 $(MIN_VENV)/.installed: pyproject.toml requirements.txt requirements-min.txt
 	test -x $(MIN_VENV)/bin/python || $(PYTHON) -m venv $(MIN_VENV)
-	$(MIN_VENV)/bin/python -m pip install -q "$(TORCH)"
+	$(MIN_VENV)/bin/python -m pip install -q "$(TORCH_MIN)" "setuptools>=70.1"  # bdist_wheel: tests/test_install.py
 	$(MIN_VENV)/bin/python -m pip install -q -r requirements.txt -c requirements-min.txt -e ".[offline]"
 	$(MIN_VENV)/bin/python -m pip check
 	$(MIN_VENV)/bin/python -m pip list --format=freeze | grep -iE '^(torch|transformers|datasets|huggingface.hub|pyarrow|numpy|matplotlib|ipywidgets|tqdm|pillow)=='
@@ -55,7 +75,7 @@ editions: setup
 # and manifest.json; `make install-pack PACK=dir` installs the course from it into $(VENV) with no network.
 PACK_DIR ?= pack
 PACK ?= $(PACK_DIR)
-PACK_TARGETS ?= linux-x86_64:3.10,3.11,3.12 macos-arm64:3.10,3.11,3.12
+PACK_TARGETS ?= linux-x86_64:3.11,3.12 macos-arm64:3.11,3.12
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 pack:  # uv resolves each platform's requirements (pip cannot for another OS); installed when missing
@@ -75,6 +95,18 @@ site: $(VENV)/.site-installed
 $(VENV)/.site-installed: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[site]"
 	touch $@
+
+# The GPU proof (issue 22, scripts/gpu_proof.py): `make gpu-bundle` writes .gpu/call1 and .gpu/call2 (ignored), what
+# each device command carries; `make gpu-proof-dry` runs every step at tiny size on this CPU and prints the plan;
+# on the GPU machine `make gpu-proof CALL=1` (carry .gpu/call1), then CALL=2, with the image's python3.
+.PHONY: gpu-bundle gpu-proof gpu-proof-dry
+CALL ?= 1
+gpu-bundle: setup
+	$(BIN)/python scripts/gpu_proof.py bundle
+gpu-proof-dry: setup
+	$(BIN)/python scripts/gpu_proof.py dry
+gpu-proof:
+	python3 scripts/gpu_proof.py run --call $(CALL)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache _build

@@ -14,5 +14,7 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
-        print(f"\nconftest.py: {len(dropped)} nbval cells of solutions/ deselected: the solutions editions run "
-              "with strict checks in tests/test_solutions.py (no stored-output comparison)")
+        print(
+            f"\nconftest.py: {len(dropped)} nbval cells of solutions/ deselected: the solutions editions run "
+            "with strict checks in tests/test_solutions.py (no stored-output comparison)"
+        )

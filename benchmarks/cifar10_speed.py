@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> dict:
     mean, std = cifar.channel_stats(data["x_train"])
 
     def one_run(seed: int):
-        return cifar.train(recipe, data, device, seed=seed, mean=mean, std=std, progress=False, log_every=10**9)
+        return cifar.train(recipe, (data["x_train"], data["y_train"]), (data["x_test"], data["y_test"]), device,
+                           seed=seed, mean=mean, std=std, progress=False, log_every=10**9)
 
     warm_start = time.perf_counter()
     warm = one_run(seed=10_000)

@@ -10,7 +10,8 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyBboxPatch, Patch, Rectangle
 
-from diagrams import DPI, DiagramError, new_figure
+from diagrams import DiagramError, new_figure
+from helpers.plot import LABEL_PT, MIN_FONT_PT, PROJECTOR_DPI
 
 OP_RADIUS = 0.26  # of the circle drawn for an operation, in data units (x and y scale alike)
 MAX_SIDE = 8  # cells per side in the broadcasting picture; more would not be readable
@@ -42,13 +43,13 @@ def _draw_cells(ax: plt.Axes, t: torch.Tensor, out_shape: tuple[int, int], color
             stored += real
             ax.add_patch(Rectangle((j, i), 1, 1, facecolor=color, alpha=0.85 if real else 0.2,
                                    edgecolor="black", linestyle="-" if real else "--"))
-            ax.text(j + 0.5, i + 0.5, f"{view[i, j].item():g}", ha="center", va="center", fontsize=9,
+            ax.text(j + 0.5, i + 0.5, f"{view[i, j].item():g}", ha="center", va="center", fontsize=LABEL_PT,
                     color="black" if real else "gray")
     ax.set_xlim(0, width)
     ax.set_ylim(max(out_shape[0], 2), 0)        # row 0 at the top, as tensors print
     ax.set_aspect("equal")
     ax.set_axis_off()
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=LABEL_PT)
     return stored
 
 
@@ -67,7 +68,7 @@ def draw_broadcasting(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tup
         shapes.append(tuple(_as_2d(torch.empty(out)).shape))
     width = max(s[1] for s in shapes)
     fig, axes = plt.subplots(len(pairs), 3, figsize=(3.2 * 3, 0.65 * sum(max(s[0], 2) for s in shapes) + 1.4),
-                             dpi=DPI, squeeze=False, gridspec_kw=dict(height_ratios=[max(s[0], 2) for s in shapes]))
+                             dpi=PROJECTOR_DPI, squeeze=False, gridspec_kw=dict(height_ratios=[max(s[0], 2) for s in shapes]))
     rows: list[list[BroadcastPanel]] = []
     for k, ((a, b), out_shape, row_axes) in enumerate(zip(pairs, shapes, axes)):
         panels = []
@@ -81,7 +82,7 @@ def draw_broadcasting(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tup
         rows.append(panels)
     fig.legend(handles=[Patch(facecolor="gray", alpha=0.85, edgecolor="black", label="stored in memory"),
                         Patch(facecolor="gray", alpha=0.2, edgecolor="black", linestyle="--",
-                              label="broadcast copy (no memory)")], loc="lower center", ncol=2, fontsize=9)
+                              label="broadcast copy (no memory)")], loc="lower center", ncol=2, fontsize=LABEL_PT)
     fig.suptitle("Broadcasting: " + "  and  ".join(
         f"{tuple(a.shape)} + {tuple(b.shape)} -> {tuple(torch.broadcast_shapes(a.shape, b.shape))}" for a, b in pairs),
         fontsize=11)
@@ -137,6 +138,7 @@ def draw_value_graph(root, names: Mapping[str, object] | None = None,
         columns.setdefault(graph.level[id(node)], []).append(node)
     tallest = max(len(c) for c in columns.values())
     fig, ax = new_figure(2.4 * len(columns) + 0.5, 0.8 * tallest + 0.8, title)
+    fig.set_dpi(PROJECTOR_DPI)
     where = {}
     for level, nodes in columns.items():
         for k, node in enumerate(nodes):
@@ -152,13 +154,164 @@ def draw_value_graph(root, names: Mapping[str, object] | None = None,
         ax.add_patch(FancyBboxPatch((x - 0.9, y - 0.32), 1.8, 0.64, boxstyle="round,pad=0.02",
                                     facecolor="#dbe9f6" if name else "#eeeeee", edgecolor="black"))
         ax.text(x, y, (f"{name}\n" if name else "") + f"data {node.data:+.4f}\ngrad {node.grad:+.4f}",
-                ha="center", va="center", fontsize=8, family="monospace")
+                ha="center", va="center", fontsize=MIN_FONT_PT, family="monospace")
         op = getattr(node, "_op", "")
         if op:
             ax.add_patch(Circle((x - 1.2, y), OP_RADIUS, facecolor="#fde2c8", edgecolor="black", zorder=3))
-            ax.text(x - 1.2, y, op, ha="center", va="center", fontsize=10 if len(op) == 1 else 7, zorder=4)
+            ax.text(x - 1.2, y, op, ha="center", va="center", fontsize=LABEL_PT if len(op) == 1 else MIN_FONT_PT, zorder=4)
             ax.annotate("", xy=(x - 0.9, y), xytext=(x - 1.2 + OP_RADIUS, y), arrowprops=dict(arrowstyle="->", lw=1))
     ax.set_xlim(-1.6, 3.0 * (len(columns) - 1) + 1.0)
     ax.set_ylim(tallest - 0.4, -0.6)
     fig.tight_layout()
     return fig, graph
+
+
+# ---- §4.2: gradient descent on the notebook's own loss, and a learning-rate slider (issue 23) -------------------
+
+@dataclass
+class DescentRun:
+    """Plain gradient descent on the mean squared error of a straight line y ≈ w x + b (01 §4.2)."""
+    lr: float
+    path: torch.Tensor          # (steps + 1, 2): (w, b) before the first step and after each step
+    losses: list[float]         # the loss at each point of the path
+    best: tuple[float, float]   # the least-squares (w, b): the bottom of the bowl
+    best_loss: float
+    critical_lr: float          # 2 / the largest curvature of the loss: above it every step overshoots further
+    regime: str                 # "crawls", "converges" or "diverges"
+
+
+def line_mse_curvatures(x: torch.Tensor) -> torch.Tensor:
+    """Eigenvalues of the Hessian of mean((w x + b - y)^2) over (w, b): 2 [[E x², E x], [E x, 1]] (any y)."""
+    x = x.detach().double().flatten()
+    hessian = 2 * torch.stack([torch.stack([(x * x).mean(), x.mean()]), torch.stack([x.mean(), torch.ones((), dtype=x.dtype)])])
+    return torch.linalg.eigvalsh(hessian)
+
+
+def gradient_descent(x: torch.Tensor, y: torch.Tensor, lr: float, steps: int = 30,
+                     start: tuple[float, float] = (0.0, 0.0)) -> DescentRun:
+    """The raw-tensor loop of 01 §4.2 (autograd, w -= lr * w.grad), recording every (w, b) and loss it visits.
+
+    Stops early once the loss passes 1e6 (a diverging run). "crawls": after `steps` steps more than 1% of the
+    starting excess loss (above the least-squares loss) is left; "converges": less is left; "diverges": lr is at
+    or above the critical learning rate, 2 divided by the largest eigenvalue of the loss's Hessian.
+    """
+    if lr <= 0 or steps < 1:
+        raise DiagramError(f"gradient_descent needs lr > 0 and steps >= 1, got lr={lr}, steps={steps}")
+    x, y = x.detach().flatten(), y.detach().flatten()
+    w = torch.tensor(start[0], dtype=x.dtype, requires_grad=True)
+    b = torch.tensor(start[1], dtype=x.dtype, requires_grad=True)
+    path, losses = [(start[0], start[1])], []
+    for _ in range(steps):
+        loss = ((w * x + b - y) ** 2).mean()
+        losses.append(loss.item())
+        if not loss.isfinite() or loss.item() > 1e6:
+            break
+        loss.backward()
+        with torch.no_grad():
+            w -= lr * w.grad
+            b -= lr * b.grad
+        w.grad = None
+        b.grad = None
+        path.append((w.item(), b.item()))
+    else:
+        with torch.no_grad():
+            losses.append(((w * x + b - y) ** 2).mean().item())
+    design = torch.stack([x, torch.ones_like(x)], dim=1).double()
+    solution = torch.linalg.lstsq(design, y.double().unsqueeze(1)).solution.flatten()
+    best = (solution[0].item(), solution[1].item())
+    best_loss = ((design @ solution - y.double()) ** 2).mean().item()
+    critical = 2 / line_mse_curvatures(x).max().item()
+    if lr >= critical:
+        regime = "diverges"
+    elif losses[-1] - best_loss > 0.01 * (losses[0] - best_loss):
+        regime = "crawls"
+    else:
+        regime = "converges"
+    return DescentRun(lr, torch.tensor(path[: len(losses)]), losses, best, best_loss, critical, regime)
+
+
+def draw_gradient_descent(x: torch.Tensor, y: torch.Tensor, lrs: Sequence[float], steps: int = 30,
+                          start: tuple[float, float] = (0.0, 0.0)) -> tuple[Figure, list[DescentRun]]:
+    """One column per learning rate: the path of (w, b) over the loss's contours, and the loss per step. 01 §4.2."""
+    if not 1 <= len(lrs) <= 4:
+        raise DiagramError(f"draw_gradient_descent draws 1 to 4 learning rates side by side, got {len(lrs)}")
+    runs = [gradient_descent(x, y, lr, steps, start) for lr in lrs]
+    (w_best, b_best), floor = runs[0].best, runs[0].best_loss
+    w_span = max(abs(w_best - start[0]), 0.5) * 2.2
+    b_span = max(abs(b_best - start[1]), 0.5) * 1.6
+    ws = torch.linspace(w_best - w_span, w_best + w_span, 90, dtype=torch.float64)
+    bs = torch.linspace(b_best - b_span, b_best + b_span, 90, dtype=torch.float64)
+    xd, yd = x.detach().double().flatten(), y.detach().double().flatten()
+    grid = ((ws[None, :, None] * xd + bs[:, None, None] - yd) ** 2).mean(-1)        # (b, w)
+    levels = floor + (grid.max().item() - floor) * torch.logspace(-3, 0, 12).numpy()
+    fig, axes = plt.subplots(2, len(runs), figsize=(4.3 * len(runs) + 0.4, 7.0), dpi=PROJECTOR_DPI, squeeze=False,
+                             gridspec_kw=dict(height_ratios=[1.35, 1]))
+    colours = {"crawls": "tab:orange", "converges": "tab:green", "diverges": "tab:red"}
+    for (top, bottom), run in zip(axes.T, runs):
+        colour = colours[run.regime]
+        top.contour(ws.numpy(), bs.numpy(), grid.numpy(), levels=levels, colors="#999", linewidths=0.8)
+        top.plot(*run.path.T.numpy(), "o-", color=colour, ms=3.5, lw=1.3, clip_on=True)
+        top.plot(*start, "ks", ms=6, label="start")
+        top.plot(w_best, b_best, "k*", ms=12, label="least squares")
+        top.set(xlim=(ws[0].item(), ws[-1].item()), ylim=(bs[0].item(), bs[-1].item()), xlabel="w", ylabel="b")
+        top.set_title(f"learning rate {run.lr:.3g}: {run.regime}", fontsize=LABEL_PT + 2, color=colour)
+        top.legend(loc="lower right", fontsize=LABEL_PT)
+        bottom.semilogy(range(len(run.losses)), run.losses, "o-", color=colour, ms=3, lw=1.3)
+        bottom.axhline(run.best_loss, color="k", ls="--", lw=1, label=f"least squares: {run.best_loss:.4f}")
+        bottom.set(xlabel="step", ylabel="mean squared error (log)", xlim=(0, steps))
+        bottom.grid(alpha=0.3, which="both")
+        bottom.legend(loc="upper right", fontsize=LABEL_PT)
+        for ax in (top, bottom):
+            ax.tick_params(labelsize=LABEL_PT)
+            ax.xaxis.label.set_size(LABEL_PT)
+            ax.yaxis.label.set_size(LABEL_PT)
+    fig.suptitle(f"Gradient descent on the S&P 500 line, {steps} steps from (w, b) = {start}: "
+                 f"it diverges above lr = {runs[0].critical_lr:.2f}", fontsize=LABEL_PT + 2)
+    fig.tight_layout()
+    return fig, runs
+
+
+class GradientDescentExplorer:
+    """A learning-rate slider (standard ipywidgets) over `draw_gradient_descent` for one rate; 01 §4.2.
+
+    `widget` is what the notebook displays: a `FloatLogSlider` above an `Output` that is redrawn when the
+    slider is released. `run` is the DescentRun on show, so a test can move the slider and read the result.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, lr: float = 0.1, steps: int = 30) -> None:
+        import ipywidgets as widgets
+
+        self.x, self.y, self.steps = x, y, steps
+        self.slider = widgets.FloatLogSlider(value=lr, base=10, min=-2.5, max=0.25, step=0.05,
+                                             description="learning rate", readout_format=".3f",
+                                             continuous_update=False, layout=widgets.Layout(width="60%"),
+                                             style={"description_width": "initial"})
+        self.view = widgets.Output()
+        self.widget = widgets.VBox([self.slider, self.view])
+        self.run: DescentRun | None = None
+        self.slider.observe(lambda change: self.redraw(), names="value")
+        self.redraw()
+
+    def redraw(self) -> DescentRun:
+        """Draw the path for the slider's learning rate into the view (replacing the last picture)."""
+        from IPython.display import display
+
+        fig, (self.run,) = draw_gradient_descent(self.x, self.y, [self.slider.value], self.steps)
+        self.view.clear_output(wait=True)
+        with self.view:
+            display(fig)
+        plt.close(fig)
+        return self.run
+
+    def _ipython_display_(self) -> None:
+        """Show the widget; a notebook saved without widget state keeps only the text/plain line below."""
+        from IPython.display import display
+
+        bundle = getattr(self.widget, "_repr_mimebundle_", None)   # ipywidgets 8; 7.x displays itself
+        if bundle is None:
+            display(self.widget)
+            return
+        data = dict(bundle())
+        data["text/plain"] = (f"[a learning-rate slider, from {10 ** self.slider.min:.3f} to {10 ** self.slider.max:.2f}: "
+                              "it moves in JupyterLab, Colab or VS Code with a running kernel]")
+        display(data, raw=True)

@@ -12,7 +12,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch, Rectangle
 from torch import nn
 
-from diagrams import DPI, DiagramError, new_figure
+from diagrams import DPI as COURSE_DPI
+from diagrams import DiagramError, new_figure
+
+DPI = max(COURSE_DPI, 100)
+"""This notebook's diagrams: at least 100 dpi, legible on a projector (no text below 8 pt)."""
 
 PRETRAINED, NEW, NO_PARAMS = "tab:blue", "tab:orange", "0.85"
 """Box colours: weights loaded from the pretrained BERT, weights that start random, no weights at all."""
@@ -61,6 +65,7 @@ def draw_truncation(full_ids: Sequence[int], truncated: Mapping[str, Sequence[in
     n = len(full)
     fig, ax = new_figure(9, 1.0 * len(rows) + 1.0,
                          f"What the model reads of a {n}-token review ({n - rows[0].dropped} tokens kept)")
+    fig.set_dpi(DPI)
     for k, row in enumerate(rows):
         y = 1.4 * (len(rows) - 1 - k)
         spans = [(0, row.head, "tab:green", f"first {row.head}"),
@@ -168,6 +173,7 @@ def draw_bert_classifier(model: nn.Module, input_ids: torch.Tensor,
     total = sum(p.numel() for p in model.parameters())
     fig, ax = new_figure(11, 3.6, f"{type(model).__name__}: {total:,} parameters "
                                   f"({sum(s.parameters for s in stages if s.new):,} of them new)")
+    fig.set_dpi(DPI)
     width, gap = 1.45, 0.55
     for k, stage in enumerate(stages):
         x = k * (width + gap)
@@ -175,9 +181,9 @@ def draw_bert_classifier(model: nn.Module, input_ids: torch.Tensor,
         ax.add_patch(FancyBboxPatch((x, 0.9), width, 1.9, boxstyle="round,pad=0.03", facecolor=color, alpha=0.3,
                                     edgecolor=color if stage.parameters else "0.5", linewidth=1.5))
         ax.text(x + width / 2, 2.58, stage.name, ha="center", va="center", fontsize=8.5, fontweight="bold")
-        ax.text(x + width / 2, 1.8, stage.detail, ha="center", va="center", fontsize=7.5, linespacing=1.3)
+        ax.text(x + width / 2, 1.8, stage.detail, ha="center", va="center", fontsize=8, linespacing=1.3)
         if stage.parameters:
-            ax.text(x + width / 2, 1.08, f"{stage.parameters:,} params", ha="center", va="center", fontsize=7.5)
+            ax.text(x + width / 2, 1.08, f"{stage.parameters:,} params", ha="center", va="center", fontsize=8)
         ax.text(x + width / 2, 0.55, str(stage.shape), ha="center", va="center", fontsize=8.5, family="monospace",
                 color="0.15")
         if k:

@@ -17,7 +17,11 @@ from torch import nn
 
 from helpers.attention import MAX_VIEW_TOKENS, encode, get_attentions, tokens_of
 
-from . import DPI, DiagramError, new_figure
+from . import DPI as COURSE_DPI
+from . import DiagramError, new_figure
+
+DPI = max(COURSE_DPI, 100)
+"""This notebook's diagrams: at least 100 dpi, legible on a projector (no text below 8 pt)."""
 
 MAX_TOKENS = 32
 """Longest input the head picture draws: beyond it the matrices are too small to read."""
@@ -71,19 +75,20 @@ def draw_attention_head(self_attention: nn.Module, hidden_states: torch.Tensor, 
         grid = rows[r].subgridspec(1, 3, width_ratios=[m[name].shape[1] for name in row], wspace=0.35)
         axes += [fig.add_subplot(grid[0, c]) for c in range(3)]
     for ax, (name, matrix) in zip(axes, m.items()):
+        image = matrix.detach().cpu().numpy()  # a tensor to imshow warns under NumPy 2 (no `copy` in its __array__)
         if name == "A = softmax":
-            ax.imshow(matrix, cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+            ax.imshow(image, cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
         else:
             vmax = float(matrix.abs().max()) or 1.0
-            ax.imshow(matrix, cmap="coolwarm", vmin=-vmax, vmax=vmax, interpolation="nearest")
+            ax.imshow(image, cmap="coolwarm", vmin=-vmax, vmax=vmax, interpolation="nearest")
         ax.set_title(f"{name}  {tuple(matrix.shape)}", fontsize=9, family="monospace")
         ax.set_xticks([])
         ax.set_yticks([])
         labels = [t[:9] for t in tokens] if tokens is not None and len(tokens) == n else None
         if labels and name in ("Q_h", "A = softmax"):
-            ax.set_yticks(range(n), labels, fontsize=6.5)
+            ax.set_yticks(range(n), labels, fontsize=8)
         if labels and name in ("K_hᵀ", "A = softmax"):
-            ax.set_xticks(range(n), labels, fontsize=6.5, rotation=90)
+            ax.set_xticks(range(n), labels, fontsize=8, rotation=90)
     for k, operator in ((0, "×"), (1, "="), (3, "×"), (4, "=")):
         left, right = axes[k].get_position(), axes[k + 1].get_position()
         fig.text((left.x1 + right.x0) / 2, (left.y0 + left.y1) / 2, operator, ha="center", va="center",
@@ -135,7 +140,8 @@ def draw_multi_head_split(model_or_config, tokens: int, batch: int = 1) -> Split
     stages = split_stages(config, tokens, batch)
     hidden, heads = config.hidden_size, config.num_attention_heads
     d = hidden // heads
-    fig, ax = new_figure(11, 3.7, f"Multi-head attention: hidden size {hidden} = {heads} heads x {d}")
+    fig, ax = new_figure(12, 3.9, f"Multi-head attention: hidden size {hidden} = {heads} heads x {d}")
+    fig.set_dpi(DPI)
     cmap = plt.get_cmap("tab20")
     slices = [(h * d, (h + 1) * d) for h in range(heads)]
     # top: one token's query vector, cut into the heads' slices
@@ -145,10 +151,10 @@ def draw_multi_head_split(model_or_config, tokens: int, batch: int = 1) -> Split
         x = bar_w * start / hidden
         ax.add_patch(Rectangle((x, 3.6), bar_w * d / hidden, 0.5, facecolor=cmap(h % 20), edgecolor="white", lw=0.8))
         if heads <= 16:
-            ax.text(x + bar_w * d / hidden / 2, 3.85, f"h{h}", ha="center", va="center", fontsize=7, color="white")
-    ax.text(0, 3.5, "0", fontsize=7, va="top")
-    ax.text(bar_w, 3.5, str(hidden), fontsize=7, va="top", ha="right")
-    ax.text(bar_w * d / hidden / 2, 3.5, f"{d} dims", fontsize=7, va="top", ha="center")
+            ax.text(x + bar_w * d / hidden / 2, 3.85, f"h{h}", ha="center", va="center", fontsize=8, color="white")
+    ax.text(0, 3.5, "0", fontsize=8, va="top")
+    ax.text(bar_w, 3.5, str(hidden), fontsize=8, va="top", ha="right")
+    ax.text(bar_w * d / hidden / 2, 3.5, f"{d} dims", fontsize=8, va="top", ha="center")
     # bottom: the stages as boxes with their shapes
     box_w, gap = 1.12, 0.15
     for k, (name, shape) in enumerate(stages):
@@ -157,9 +163,9 @@ def draw_multi_head_split(model_or_config, tokens: int, batch: int = 1) -> Split
         ax.add_patch(FancyBboxPatch((x, 1.0), box_w, 1.6, boxstyle="round,pad=0.02",
                                     facecolor="tab:orange" if per_head else "tab:blue", alpha=0.25,
                                     edgecolor="0.4"))
-        ax.text(x + box_w / 2, 2.1, textwrap.fill(name, 15), ha="center", va="center", fontsize=7.5,
+        ax.text(x + box_w / 2, 2.1, textwrap.fill(name, 15), ha="center", va="center", fontsize=8,
                 linespacing=1.25)
-        ax.text(x + box_w / 2, 1.3, str(shape).replace(" ", ""), ha="center", va="center", fontsize=7.5,
+        ax.text(x + box_w / 2, 1.3, str(shape).replace(" ", ""), ha="center", va="center", fontsize=8,
                 family="monospace")
         if k:
             ax.add_patch(FancyArrowPatch((x - gap + 0.01, 1.8), (x - 0.01, 1.8), arrowstyle="-|>",
@@ -241,16 +247,27 @@ def plot_token_rows(rows: np.ndarray, tokens: Sequence[str], row_labels: Sequenc
 
 
 def plot_head_scores(results: dict[str, dict], title: str = "What heads do", columns: int = 2) -> Figure:
-    """One layers x heads heatmap per score, on one 0-1 colour scale, with its chance level. Taught in 04 §5."""
+    """One layers x heads heatmap per score, each on its own scale (0 to its best head), chance marked. 04 §5.
+
+    Scores of different kinds differ a hundredfold (a [SEP] head may peak at 0.02, a previous-token head at 0.8),
+    so one shared 0-1 scale would leave the weak panels uniformly dark: each panel gets its own colour scale, and a
+    white line on its colour bar marks the chance level, so that "how far above chance" reads off every panel.
+    """
     rows = math.ceil(len(results) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.3 * rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.4 * columns, 3.4 * rows + 0.6), squeeze=False)
     for ax, (name, result) in zip(axes.flat, results.items()):
-        scores = result["scores"]
-        im = ax.imshow(scores, cmap="viridis", vmin=0, vmax=1, aspect="auto")
-        ax.set_title(f"{name} (chance {result['chance']:.2f}, best {scores.max():.2f})", fontsize=10)
+        scores = np.asarray(result["scores"], dtype=float)
+        chance = float(result["chance"])
+        top = max(float(scores.max()), 2 * chance, 1e-6)
+        im = ax.imshow(scores, cmap="viridis", vmin=0, vmax=top, aspect="auto")
+        ratio = f"{scores.max() / chance:.0f}x " if chance > 0 else ""
+        ax.set_title(f"{name}: best {scores.max():.2f} ({ratio}chance {chance:.3f})", fontsize=10)
         ax.set(xlabel="head", ylabel="layer", xticks=range(scores.shape[1]), yticks=range(scores.shape[0]))
-        ax.tick_params(labelsize=7)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="mean attention")
+        ax.tick_params(labelsize=8)
+        bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        bar.set_label("mean attention (own scale)", fontsize=8)
+        bar.ax.tick_params(labelsize=8)
+        bar.ax.axhline(chance, color="white", linewidth=2)
     for ax in list(axes.flat)[len(results):]:
         ax.axis("off")
     fig.suptitle(title)

@@ -11,6 +11,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, Rectangle
 from torch.utils.data import DistributedSampler
 
+from helpers.plot import LABEL_PT, MIN_FONT_PT, PROJECTOR_DPI
+
 from . import DiagramError, new_figure
 
 RANK_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
@@ -21,8 +23,8 @@ def _cells(ax: plt.Axes, x0: float, y: float, values: torch.Tensor, vmax: float,
     cmap = plt.get_cmap("coolwarm")
     for j, v in enumerate(values.tolist()):
         ax.add_patch(Rectangle((x0 + j, y), 0.95, 0.8, facecolor=cmap(0.5 + 0.5 * v / vmax), edgecolor="#444", lw=0.5))
-        ax.text(x0 + j + 0.47, y + 0.4, f"{v:+.2f}", ha="center", va="center", fontsize=6.5)
-    ax.text(x0 - 0.2, y + 0.4, label, ha="right", va="center", fontsize=8)
+        ax.text(x0 + j + 0.47, y + 0.4, f"{v:+.2f}", ha="center", va="center", fontsize=MIN_FONT_PT + 1)
+    ax.text(x0 - 0.2, y + 0.4, label, ha="right", va="center", fontsize=LABEL_PT)
 
 
 def plot_all_reduce(gradients: Sequence[torch.Tensor], max_values: int = 6) -> tuple[Figure, dict[str, torch.Tensor]]:
@@ -37,7 +39,8 @@ def plot_all_reduce(gradients: Sequence[torch.Tensor], max_values: int = 6) -> t
     after = before.mean(0, keepdim=True).expand_as(before)
     world, n = before.shape
     vmax = before.abs().max().item() or 1.0
-    fig, ax = new_figure(2.2 + 1.1 * n, 0.9 + 0.75 * world, f"all-reduce (mean) over {world} processes")
+    fig, ax = new_figure(2.4 + 1.2 * n, 1.0 + 0.8 * world, f"all-reduce (mean) over {world} processes")
+    fig.set_dpi(PROJECTOR_DPI)
     right = n + 3.2
     for r in range(world):
         y = world - 1 - r
@@ -45,9 +48,9 @@ def plot_all_reduce(gradients: Sequence[torch.Tensor], max_values: int = 6) -> t
         _cells(ax, right, y, after[r], vmax, "")
         ax.add_patch(Rectangle((-2.05, y + 0.1), 0.35, 0.6, color=RANK_COLOURS[r]))
     ax.add_patch(FancyArrowPatch((n + 0.3, world / 2), (right - 0.3, world / 2), arrowstyle="-|>", mutation_scale=14))
-    ax.text(n + 1.6, world / 2 + 0.15, "sum, / world", ha="center", va="bottom", fontsize=8)
-    ax.text(n / 2, world + 0.1, "gradient of its own shard", ha="center", fontsize=8)
-    ax.text(right + n / 2, world + 0.1, "the same mean on every rank", ha="center", fontsize=8)
+    ax.text(n + 1.6, world / 2 + 0.15, "sum, / world", ha="center", va="bottom", fontsize=LABEL_PT)
+    ax.text(n / 2, world + 0.1, "gradient of its own shard", ha="center", fontsize=LABEL_PT)
+    ax.text(right + n / 2, world + 0.1, "the same mean on every rank", ha="center", fontsize=LABEL_PT)
     ax.set_xlim(-2.2, right + n + 0.2)
     ax.set_ylim(-0.2, world + 0.6)
     return fig, {"before": before, "after": after}
@@ -79,8 +82,9 @@ def plot_sampler(samplers: Sequence[DistributedSampler], epochs: Sequence[int] =
     if n > 40:
         raise DiagramError(f"plot_sampler draws one square per example: give it a data set of at most 40, not {n}.")
     orders = sampler_orders(samplers, epochs)
-    fig, ax = new_figure(1.4 + 0.36 * n, 0.9 + 0.7 * len(epochs),
+    fig, ax = new_figure(1.6 + 0.45 * n, 1.0 + 0.8 * len(epochs),
                          f"DistributedSampler: {n} examples over {len(samplers)} ranks")
+    fig.set_dpi(PROJECTOR_DPI)
     for row, epoch in enumerate(epochs):
         y = len(epochs) - 1 - row
         reads: dict[int, list[tuple[int, int]]] = {}
@@ -96,13 +100,15 @@ def plot_sampler(samplers: Sequence[DistributedSampler], epochs: Sequence[int] =
                 ax.add_patch(Rectangle((index + k * width, y), width, 0.8, facecolor=RANK_COLOURS[rank],
                                        edgecolor="#333", lw=0.5, hatch="///" if len(got) > 1 else None))
                 ax.text(index + (k + 0.5) * width, y + 0.4, str(position), ha="center", va="center",
-                        fontsize=6 if len(got) == 1 else 5, color="white")
-        ax.text(-0.3, y + 0.4, f"epoch {epoch}", ha="right", va="center", fontsize=8)
+                        fontsize=LABEL_PT if len(got) == 1 else MIN_FONT_PT, color="white")
+        ax.text(-0.3, y + 0.4, f"epoch {epoch}", ha="right", va="center", fontsize=LABEL_PT)
+    ax.text(-0.3, len(epochs) - 0.05, "example", ha="right", va="bottom", fontsize=MIN_FONT_PT + 1, color="#333")
     for index in range(n):
-        ax.text(index + 0.46, len(epochs) - 0.05, str(index), ha="center", va="bottom", fontsize=5.5, color="#555")
+        ax.text(index + 0.46, len(epochs) - 0.05, str(index), ha="center", va="bottom", fontsize=MIN_FONT_PT + 1,
+                color="#333")
     for rank in range(len(samplers)):
         ax.add_patch(Rectangle((rank * 3.2, -0.75), 0.5, 0.4, color=RANK_COLOURS[rank]))
-        ax.text(rank * 3.2 + 0.7, -0.55, f"rank {rank}", va="center", fontsize=8)
+        ax.text(rank * 3.2 + 0.7, -0.55, f"rank {rank}", va="center", fontsize=LABEL_PT)
     ax.set_xlim(-2.6, n + 0.2)
     ax.set_ylim(-0.9, len(epochs) + 0.5)
     return fig, orders

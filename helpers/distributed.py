@@ -8,9 +8,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-
-class LaunchError(RuntimeError):
-    """Raised when the environment is half a torchrun launch (e.g. RANK without WORLD_SIZE)."""
+from .errors import LaunchError
 
 
 def is_distributed() -> bool:
@@ -39,8 +37,10 @@ def setup(backend: str | None = None) -> torch.device:
     if not launched:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if len(launched) < 3:
-        raise LaunchError(f"Only {', '.join(launched)} is set: start the script with torchrun "
-                          "(e.g. torchrun --nproc_per_node=2 script.py), which sets RANK, WORLD_SIZE and LOCAL_RANK.")
+        raise LaunchError(
+            f"Only {', '.join(launched)} is set: start the script with torchrun "
+            "(e.g. torchrun --nproc_per_node=2 script.py), which sets RANK, WORLD_SIZE and LOCAL_RANK."
+        )
     local_rank = int(os.environ["LOCAL_RANK"])
     if torch.cuda.is_available():
         device = torch.device("cuda", local_rank % torch.cuda.device_count())
@@ -78,5 +78,7 @@ def sum_across(*values):
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The model inside a DistributedDataParallel wrapper (its weights; what checkpoints store). Taught in 05 §5."""
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    """The model inside DistributedDataParallel and torch.compile wrappers (what checkpoints store). Taught in 05 §5."""
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        model = model.module
+    return getattr(model, "_orig_mod", model)  # torch.compile's wrapper holds the model as _orig_mod

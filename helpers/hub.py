@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 
 def hub_offline() -> bool:
-    """True when the user asked the hub libraries not to touch the network (HF_HUB_OFFLINE and friends). Taught in 00 §4."""
+    """True when the user asked the hub libraries to stay offline (HF_HUB_OFFLINE and friends). Taught in 00 §4."""
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 

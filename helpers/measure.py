@@ -19,7 +19,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 
 def count_flops(model: nn.Module, x: torch.Tensor) -> tuple[int, dict[str, int]]:
-    """FLOPs of one forward pass (a multiply-add counts 2), total and per module, by torch's FlopCounterMode. Taught in 02 §2.5."""
+    """FLOPs of one forward pass (a multiply-add counts 2), total and per module (FlopCounterMode). 02 §2.5."""
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False, depth=None)
@@ -35,9 +35,19 @@ def layer_summary(model: nn.Module, x: torch.Tensor) -> list[dict[str, Any]]:
     handles = []
     for name, module in model.named_modules():
         if name and not list(module.children()):
+
             def hook(mod: nn.Module, inputs: Any, output: torch.Tensor, name: str = name) -> None:
-                rows.setdefault(name, {"layer": name, "kind": type(mod).__name__, "output": tuple(output.shape[1:]),
-                                       "params": count_parameters(mod), "flops": 0})
+                rows.setdefault(
+                    name,
+                    {
+                        "layer": name,
+                        "kind": type(mod).__name__,
+                        "output": tuple(output.shape[1:]),
+                        "params": count_parameters(mod),
+                        "flops": 0,
+                    },
+                )
+
             handles.append(module.register_forward_hook(hook))
     try:
         _, per_module = count_flops(model, x)
@@ -46,13 +56,13 @@ def layer_summary(model: nn.Module, x: torch.Tensor) -> list[dict[str, Any]]:
             handle.remove()
     prefix = type(model).__name__ + "."
     for key, flops in per_module.items():
-        if key.startswith(prefix) and key[len(prefix):] in rows:
-            rows[key[len(prefix):]]["flops"] = flops
+        if key.startswith(prefix) and key[len(prefix) :] in rows:
+            rows[key[len(prefix) :]]["flops"] = flops
     return list(rows.values())
 
 
 class Timer:
-    """Seconds of a block of device work: CUDA events on a GPU (no host stalls), else perf_counter. Taught in 02 §4.8."""
+    """Seconds of a block of device work: CUDA events on a GPU (no host stalls), else perf_counter. 02 §4.8."""
 
     def __init__(self, device: torch.device | str):
         self.cuda = torch.device(device).type == "cuda"

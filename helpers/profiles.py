@@ -1,61 +1,18 @@
-"""Run profiles (COURSE_PROFILE=smoke|cpu|gpu, COURSE_TINY=1: smoke's sizes), config cells, and where files land."""
+"""Run profiles (COURSE_PROFILE=smoke|cpu|gpu, COURSE_TINY=1: smoke's sizes) and the config cells that use them."""
 
 from __future__ import annotations
 
 import copy
-import numbers
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from .errors import ProfileError, check_int
+
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 """smoke: tiny subsets, seconds per notebook (CI); cpu: minutes on a laptop; gpu: full data, full training."""
-
-
-class CourseError(ValueError):
-    """Bad input to the course: the message names the file or value, what is wrong, and the fix."""
-
-
-class ProfileError(CourseError):
-    """A bad COURSE_PROFILE, COURSE_TINY or COURSE_PRECISION value, or a config dict the profiles cannot read."""
-
-
-class ConfigError(CourseError):
-    """A config value out of range: a size larger than the data, a batch size below 1, an unknown choice."""
-
-
-class BadFileError(CourseError):
-    """A course file that is there but truncated, corrupt, or of another data set or model."""
-
-
-def check_int(name: str, value: Any, low: int = 1, high: int | None = None, fix: str = "") -> int:
-    """`value` as an int, or a ConfigError naming it and its allowed range (checked before any training)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low or (high is not None and value > high):
-        allowed = f"an integer from {low:,} to {high:,}" if high is not None else f"an integer of at least {low:,}"
-        raise ConfigError(f"{name}={value!r} is not allowed: it must be {allowed}. {fix or 'Change it in the config cell.'}")
-    return int(value)
-
-
-def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
-    """`value` itself, or a ConfigError naming it and the values it may take."""
-    if value not in (choices := tuple(choices)):
-        raise ConfigError(f"{name}={value!r} is unknown: choose one of {', '.join(map(repr, choices))} in the config cell.")
-    return value
-
-
-def course_root() -> Path:
-    """Where data/ and runs/ land: the course checkout the working directory is in, else the working directory."""
-    cwd = Path.cwd()
-    return next((p for p in (cwd, *cwd.parents) if (p / "pyproject.toml").exists() and (p / "helpers").is_dir()), cwd)
-
-
-def runs_dir(profile: str | None = None) -> Path:
-    """runs/<profile> (runs/<profile>-tiny under COURSE_TINY=1): no run overwrites another profile's models."""
-    profile = profile or get_profile()
-    return course_root() / "runs" / (profile + ("-tiny" if tiny() and profile != "smoke" else ""))
 
 
 def get_profile(default: str | None = None) -> str:
@@ -64,8 +21,10 @@ def get_profile(default: str | None = None) -> str:
     if not value:
         value = default or ("gpu" if torch.cuda.is_available() else "cpu")
     if value not in PROFILES:
-        raise ProfileError(f"Unknown COURSE_PROFILE {value!r}: choose one of {', '.join(PROFILES)} "
-                           "(smoke = seconds for CI, cpu = minutes on a laptop, gpu = full training).")
+        raise ProfileError(
+            f"Unknown COURSE_PROFILE {value!r}: choose one of {', '.join(PROFILES)} "
+            "(smoke = seconds for CI, cpu = minutes on a laptop, gpu = full training)."
+        )
     return value
 
 

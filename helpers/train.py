@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -11,9 +11,11 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from .checkpoints import load_checkpoint, save_checkpoint
 from .device import autocast_dtype, model_device, needs_grad_scaler
-from .distributed import barrier, is_main, sum_across, unwrap, world_size
-from .profiles import BadFileError, check_int
+from .distributed import barrier, is_main, sum_across, world_size
+from .errors import TrainingError, check_int
 
 Batch = Any
 """A batch: a dict of tensors with a "labels" (or "label") entry, or a tuple (inputs, labels)."""
@@ -24,7 +26,7 @@ ForwardFn = Callable[[nn.Module, Any], torch.Tensor]
 
 @dataclass
 class History:
-    """What training measured: one dict of metrics per epoch, and the running train loss at logged steps. Taught in 01 §4.4."""
+    """What training measured: a dict of metrics per epoch, and the running loss at logged steps. Taught in 01 §4.4."""
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     steps: list[dict[str, float]] = field(default_factory=list)
@@ -49,7 +51,7 @@ class History:
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
-    """Move every tensor in a (nested) batch to a device; already-there tensors are left as they are. Taught in 01 §4.4."""
+    """Move every tensor in a (nested) batch to a device; tensors already there stay as they are. 01 §4.4."""
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, Mapping):
@@ -60,7 +62,7 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
 
 
 def split_batch(batch: Batch) -> tuple[Any, torch.Tensor]:
-    """Separate model inputs from labels: dicts by their "labels"/"label" key, tuples as (inputs, labels). Taught in 01 §4.4."""
+    """Split a batch into inputs and labels: dicts by their "labels" or "label" key, tuples as (x, y). 01 §4.4."""
     if isinstance(batch, Mapping):
         key = "labels" if "labels" in batch else "label"
         return {k: v for k, v in batch.items() if k != key}, batch[key]
@@ -103,52 +105,18 @@ def format_record(record: Mapping[str, float], epochs: int) -> str:
     return " | ".join([f"epoch {record['epoch']}/{epochs}", *values])
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: Any, scaler: torch.amp.GradScaler, history: History) -> None:
-    """Write model, optimizer, scheduler and history atomically, so a disconnect never leaves half a file. Taught in 03 §4."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
-        "model": unwrap(model).state_dict(),  # without DDP's "module." prefix: loads with or without DDP
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "scaler": scaler.state_dict(),
-        "history": history.to_dict(),
-    }
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:  # a failed write (disk full, Ctrl-C) leaves neither half a checkpoint nor a stray .tmp
-        tmp.unlink(missing_ok=True)
-
-
-def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    scheduler: Any = None, scaler: torch.amp.GradScaler | None = None) -> History:
-    """Restore what save_checkpoint wrote, return its history; a bad file is a BadFileError first. Taught in 03 §4."""
-    fix = f"Fix: delete it (rm {path}) to train from the start, or pass another checkpoint= path."
-    try:
-        state = torch.load(path, map_location=model_device(model), weights_only=False)
-        saved, own, history = state["model"], unwrap(model).state_dict(), History.from_dict(state["history"])
-        if diff := sorted(set(own) ^ set(saved)) or [k for k in own if own[k].shape != saved[k].shape]:
-            raise ValueError(f"another model's weights: {len(diff)} differ, e.g. {diff[0]!r}")
-        if optimizer is not None:  # checks its parameter groups before it changes anything
-            optimizer.load_state_dict(state["optimizer"])
-    except Exception as error:  # a truncated zip, garbage, a .pt that fit did not write, another model's run
-        raise BadFileError(f"The checkpoint {path} does not fit ({type(error).__name__}: {error}): it is truncated, "
-                           f"corrupt, or from another model or settings. {fix}") from error
-    unwrap(model).load_state_dict(saved)
-    if scheduler is not None and state["scheduler"] is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    if scaler is not None:
-        scaler.load_state_dict(state["scaler"])
-    return history
-
-
 @torch.inference_mode()
-def evaluate(model: nn.Module, data: Iterable[Batch], *, loss_fn: Callable | None = None,
-             dtype: torch.dtype | str | None = "auto", forward: ForwardFn = default_forward,
-             return_outputs: bool = False, progress: bool = False, desc: str = "eval"):
+def evaluate(
+    model: nn.Module,
+    data: Iterable[Batch],
+    *,
+    loss_fn: Callable | None = None,
+    dtype: torch.dtype | str | None = "auto",
+    forward: ForwardFn = default_forward,
+    return_outputs: bool = False,
+    progress: bool = False,
+    desc: str = "eval",
+):
     """Mean loss (and accuracy) over all shards; return_outputs adds this rank's (logits, labels). Taught in 01 §4.4."""
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     device = model_device(model)
@@ -174,7 +142,7 @@ def evaluate(model: nn.Module, data: Iterable[Batch], *, loss_fn: Callable | Non
             all_labels.append(labels.cpu())
     model.train(was_training)
     if count == 0:
-        raise ValueError("evaluate() got no batches: the data loader is empty.")
+        raise TrainingError("evaluate() got no batches: the data loader is empty. Check its size and batch size.")
     loss_sum, correct, count = sum_across(loss_sum, correct, count)  # under DDP: over every process's shard
     metrics = {"loss": loss_sum.item() / count}
     if classification:
@@ -184,99 +152,171 @@ def evaluate(model: nn.Module, data: Iterable[Batch], *, loss_fn: Callable | Non
     return metrics
 
 
-def fit(model: nn.Module, train_data: Iterable[Batch], *, epochs: int, optimizer: torch.optim.Optimizer,
-        scheduler: Any = None, loss_fn: Callable | None = None, val_data: Iterable[Batch] | None = None,
-        dtype: torch.dtype | str | None = "auto", max_grad_norm: float | None = 1.0,
-        forward: ForwardFn = default_forward, checkpoint: str | Path | None = None,
-        history: History | None = None, log_every: int = 10, progress: bool = True) -> History:
-    """Train with autocast, fp16 scaling, clipping, checkpoints, Ctrl-C and DDP; the History. Taught in 01 §4.4."""
+@dataclass
+class Step:
+    """One training step, with everything it needs besides the batch (fit builds it once). Taught in 01 §4.4."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    loss_fn: Callable
+    forward: ForwardFn
+    dtype: torch.dtype | None  # autocast's dtype; None: float32
+    scaler: torch.amp.GradScaler  # float16 only: scales the loss so small gradients do not underflow
+    max_grad_norm: float | None
+    stepped: bool = False  # has the optimizer taken a real step yet (GradScaler may skip the first ones)
+
+    def __call__(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Forward under autocast, backward, clip, optimizer and LR steps; returns (loss, logits, labels)."""
+        inputs, labels = split_batch(to_device(batch, model_device(self.model)))
+        with torch.autocast(model_device(self.model).type, dtype=self.dtype, enabled=self.dtype is not None):
+            logits = self.forward(self.model, inputs)
+        loss = self.loss_fn(logits.float(), labels)
+        self.scaler.scale(loss).backward()
+        if self.max_grad_norm is not None:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
+        # float16: GradScaler skips a step whose gradients overflowed, and halves its scale; until a first real
+        # step, read the scale (a GPU sync) so that the LR schedule does not run ahead of the optimizer
+        scale = None if self.stepped or not self.scaler.is_enabled() else self.scaler.get_scale()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.stepped = scale is None or self.scaler.get_scale() >= scale
+        if self.scheduler is not None and self.stepped:
+            self.scheduler.step()
+        return loss.detach(), logits.detach(), labels
+
+
+def check_finite(loss: float, step: int, history: History) -> None:
+    """A TrainingError when the running loss is NaN or infinite: training on would only waste time."""
+    if not math.isfinite(loss):
+        last = next((s for s in reversed(history.steps) if math.isfinite(s["loss"])), None)
+        raise TrainingError(
+            f"The training loss became {loss} by step {step}"
+            + (f" (last finite loss {last['loss']:.4f} at step {last['step']})" if last else " (from the start)")
+            + ". The run diverged: lower the learning rate, turn on gradient clipping (max_grad_norm), or train in "
+            "float32 (COURSE_PRECISION=fp32) to see whether float16 overflowed. The model's weights are now "
+            "unusable; the last checkpoint (from the last finished epoch) is untouched."
+        )
+
+
+def log_loss(history: History, window: torch.Tensor, steps: int, epoch: float) -> float:
+    """Append the mean loss of the last `steps` steps to history.steps (one GPU sync); stop if it is not finite."""
+    # under DDP the mean over all processes, so that every process keeps the same History
+    mean = sum_across(window.item())[0] / (steps * world_size())
+    done = (int(history.steps[-1]["step"]) if history.steps else 0) + steps
+    check_finite(mean, done, history)
+    history.steps.append({"step": done, "epoch": epoch, "loss": mean})
+    return mean
+
+
+def train_epoch(
+    step: Step, data: Iterable[Batch], history: History, *, desc: str = "", log_every: int = 10, progress: bool = True
+) -> dict[str, float]:
+    """One pass over the data: a Step per batch, the running loss logged every `log_every` steps. Taught in 01 §4.4."""
+    step.model.train()
+    device = model_device(step.model)
+    start = time.perf_counter()
+    loss_sum, window = torch.zeros((), device=device), torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    count = window_steps = 0
+    n_batches = len(data) if hasattr(data, "__len__") else None
+    bar = progress_bar(data, progress, total=n_batches, desc=desc)
+    for i, batch in enumerate(bar):
+        loss, logits, labels = step(batch)
+        count += labels.shape[0]
+        loss_sum += loss * labels.shape[0]
+        window += loss
+        window_steps += 1
+        classification = _is_classification(logits, labels)
+        if classification:
+            correct += (logits.argmax(-1) == labels).sum()
+        if window_steps == log_every:  # reading a GPU value waits for the GPU: only every `log_every` steps
+            mean = log_loss(history, window, window_steps, len(history) + (i + 1) / (n_batches or i + 1))
+            if progress:
+                bar.set_postfix(loss=f"{mean:.4f}", lr=f"{step.optimizer.param_groups[0]['lr']:.2e}")
+            window.zero_()
+            window_steps = 0
+    if count == 0:
+        raise TrainingError(
+            "fit() got no batches: the training data loader is empty. Check its size and batch "
+            "size (drop_last drops a last batch smaller than batch_size)."
+        )
+    if window_steps:
+        log_loss(history, window, window_steps, len(history) + 1.0)
+    loss_sum, correct, count = sum_across(loss_sum, correct, count)  # under DDP: over all processes
+    record = {"epoch": len(history) + 1, "train_loss": loss_sum.item() / count}
+    check_finite(record["train_loss"], int(history.steps[-1]["step"]), history)
+    if classification:
+        record["train_accuracy"] = correct.item() / count
+    record["lr"] = step.optimizer.param_groups[0]["lr"]
+    record["time_s"] = time.perf_counter() - start
+    record["samples_per_s"] = count / record["time_s"]
+    return record
+
+
+def set_epoch(data: Any, epoch: int) -> None:
+    """Tell a loader (or its sampler) which epoch comes: its shuffle and augmentation depend on it alone."""
+    for part in (data, getattr(data, "sampler", None)):
+        if hasattr(part, "set_epoch"):
+            part.set_epoch(epoch)
+
+
+def fit(
+    model: nn.Module,
+    train_data: Iterable[Batch],
+    *,
+    epochs: int,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any = None,
+    loss_fn: Callable | None = None,
+    val_data: Iterable[Batch] | None = None,
+    dtype: torch.dtype | str | None = "auto",
+    max_grad_norm: float | None = 1.0,
+    forward: ForwardFn = default_forward,
+    checkpoint: str | Path | None = None,
+    history: History | None = None,
+    log_every: int = 10,
+    progress: bool = True,
+) -> History:
+    """Train for `epochs` (autocast, fp16 scaling, clipping, checkpoints, Ctrl-C, DDP): the History. 01 §4.4."""
     check_int("epochs", epochs)
-    loss_fn = loss_fn or nn.CrossEntropyLoss()
-    device = model_device(model)
-    dtype = _resolve_dtype(dtype, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(dtype))
+    dtype = _resolve_dtype(dtype, model_device(model))
+    scaler = torch.amp.GradScaler(model_device(model).type, enabled=needs_grad_scaler(dtype))
+    step = Step(model, optimizer, scheduler, loss_fn or nn.CrossEntropyLoss(), forward, dtype, scaler, max_grad_norm)
     history = history if history is not None else History()
     if checkpoint is not None and Path(checkpoint).exists():
-        history = load_checkpoint(checkpoint, model, optimizer, scheduler, scaler)
+        history = History.from_dict(load_checkpoint(checkpoint, model, optimizer, scheduler, scaler, dtype))
+        step.stepped = True
         if is_main():
             print(f"Resumed from {Path(checkpoint).name}: {len(history)} of {epochs} epochs already done.")
     history.interrupted = False
     progress = progress and is_main()
-    step = int(history.steps[-1]["step"]) if history.steps else 0
-    stepped = not scaler.is_enabled()  # fp16: the scaler may skip first steps (inf gradients): no scheduler step
     try:
         for epoch in range(len(history), epochs):
-            model.train()
-            for loader in (train_data, getattr(train_data, "sampler", None)):  # a new shuffle every epoch
-                if hasattr(loader, "set_epoch"):
-                    loader.set_epoch(epoch)
-            start = time.perf_counter()
-            loss_sum = torch.zeros((), device=device)
-            window = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device, dtype=torch.long)
-            count = window_steps = 0
-            classification = False
-            n_batches = len(train_data) if hasattr(train_data, "__len__") else None
-            bar = progress_bar(train_data, progress, total=n_batches, desc=f"epoch {epoch + 1}/{epochs}")
-            for i, batch in enumerate(bar):
-                inputs, labels = split_batch(to_device(batch, device))
-                with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                    logits = forward(model, inputs)
-                loss = loss_fn(logits.float(), labels)
-                scaler.scale(loss).backward()
-                if max_grad_norm is not None:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-                scale = None if stepped else scaler.get_scale()  # a sync, but only until a first step is taken
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                stepped = stepped or scaler.get_scale() >= scale  # a skipped step halves the scale
-                if scheduler is not None and stepped:
-                    scheduler.step()
-                step += 1
-                n = labels.shape[0]
-                count += n
-                loss_sum += loss.detach() * n
-                window += loss.detach()
-                window_steps += 1
-                classification = _is_classification(logits, labels)
-                if classification:
-                    correct += (logits.detach().argmax(-1) == labels).sum()
-                # reading a GPU value waits for the GPU, so do it only every `log_every` steps
-                if window_steps == log_every or (n_batches is not None and i + 1 == n_batches):
-                    # under DDP the mean over all processes, so that every process keeps the same History
-                    mean = sum_across(window.item())[0] / (window_steps * world_size())
-                    history.steps.append({"step": step, "epoch": epoch + (i + 1) / (n_batches or i + 1), "loss": mean})
-                    if progress:
-                        bar.set_postfix(loss=f"{mean:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
-                    window.zero_()
-                    window_steps = 0
-            if count == 0:
-                raise ValueError("fit() got no batches: the training data loader is empty.")
-            loss_sum, correct, count = sum_across(loss_sum, correct, count)  # under DDP: over all processes
-            record = {"epoch": epoch + 1, "train_loss": loss_sum.item() / count}
-            if classification:
-                record["train_accuracy"] = correct.item() / count
-            record["lr"] = optimizer.param_groups[0]["lr"]
-            record["time_s"] = time.perf_counter() - start
-            record["samples_per_s"] = count / record["time_s"]
+            set_epoch(train_data, epoch)  # a resumed run shuffles and augments as the uninterrupted one did
+            record = train_epoch(
+                step, train_data, history, desc=f"epoch {epoch + 1}/{epochs}", log_every=log_every, progress=progress
+            )
             if val_data is not None:
-                val = evaluate(model, val_data, loss_fn=loss_fn, dtype=dtype, forward=forward)
+                val = evaluate(model, val_data, loss_fn=step.loss_fn, dtype=dtype, forward=forward)
                 record.update({f"val_{k}": v for k, v in val.items()})
             history.epochs.append(record)
             if progress:
                 print(format_record(record, epochs))
             if checkpoint is not None:
                 if is_main():  # one writer; the others wait, so that nobody reads a stale file
-                    save_checkpoint(checkpoint, model, optimizer, scheduler, scaler, history)
+                    save_checkpoint(checkpoint, model, optimizer, scheduler, scaler, history.to_dict(), dtype)
                 barrier()
     except KeyboardInterrupt:
         history.interrupted = True
         optimizer.zero_grad(set_to_none=True)
         if is_main():
-            print(f"Interrupted in epoch {len(history) + 1}: the model keeps its current weights and the "
-                  f"history keeps the {len(history)} finished epoch(s). Run fit again to continue"
-                  + (" from the last checkpoint." if checkpoint is not None else "."))
+            print(
+                f"Interrupted in epoch {len(history) + 1}: the model keeps its current weights and the "
+                f"history keeps the {len(history)} finished epoch(s). Run fit again to continue"
+                + (" from the last checkpoint." if checkpoint is not None else ".")
+            )
     model.eval()
     return history

@@ -56,7 +56,7 @@ def sync(check: bool) -> list[str]:
     url, problems = repo_url(), []
     sources = {p.name for p in (ROOT / "solutions").glob("*.ipynb")}
     for path in sorted((ROOT / "solutions").glob("*.ipynb")) + sorted((ROOT / "notebooks").glob("*.ipynb")):
-        built = path.parent.name == "notebooks" and path.name in sources   # fixed via its source + make editions
+        built = path.parent.name == "notebooks" and path.name in sources  # fixed via its source + make editions
         nb = nbformat.read(path, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
         want = setup_cell_source(url)
@@ -67,8 +67,10 @@ def sync(check: bool) -> list[str]:
         else:
             first_code = nb.cells.index(code[0]) if code else len(nb.cells)
             nb.cells.insert(first_code, nbformat.v4.new_code_cell(want))
-        problems.append(f"{path.parent.name}/{path.name}: Colab setup cell out of date"
-                        + (" (fix its source solutions/, then `make editions`)" if built else ""))
+        problems.append(
+            f"{path.parent.name}/{path.name}: Colab setup cell out of date"
+            + (" (fix its source solutions/, then `make editions`)" if built else "")
+        )
         if not check and not built:
             nbformat.write(nb, path)
     readme = ROOT / "README.md"

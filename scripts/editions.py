@@ -15,6 +15,10 @@ The source is the solutions (instructor) edition. In the student edition:
   (a relative link and an "Open in Colab" link).
 The tops of the two editions differ by a markdown cell tagged `solution` after the title (the source's
 "Solutions edition" banner); the title cell, course map and Colab setup cell are shared.
+
+Ours, not nbgrader's ClearSolutions: nbgrader pins jupyter-client<9 and notebook<8 and brings SQLAlchemy, alembic
+and a server extension into every contributor's install, for what is here one small pass over the cells; the
+markers are nbgrader's, so an instructor can still grade these notebooks with it.
 """
 
 from __future__ import annotations
@@ -98,10 +102,12 @@ def pointer_cell(name: str) -> nbformat.NotebookNode:
     """The student edition's closing cell of the exercises: where the solutions are, with a Colab link."""
     colab = _colab()
     link = colab.colab_link(colab.repo_url(), SOURCES / name)
-    text = (f"**Solutions:** [solutions/{name}](../solutions/{name}) — open it after you have tried "
-            f"([open the solutions in Colab]({link})). "
-            "It holds the full code, its outputs and a discussion of each exercise; the check cells above "
-            "run the same checks on it in CI.")
+    text = (
+        f"**Solutions:** [solutions/{name}](../solutions/{name}) — open it after you have tried "
+        f"([open the solutions in Colab]({link})). "
+        "It holds the full code, its outputs and a discussion of each exercise; the check cells above "
+        "run the same checks on it in CI."
+    )
     cell = nbformat.v4.new_markdown_cell(text)
     cell.id = POINTER_ID
     return cell
@@ -120,8 +126,10 @@ def student_edition(source: nbformat.NotebookNode, name: str) -> nbformat.Notebo
             if had_region or "check" in tags:
                 cell.outputs, cell.execution_count = [], None
         elif BEGIN in cell.source:
-            raise EditionError(f"{name}, cell {index}: solution markers only work in code cells; "
-                               "tag a markdown cell `solution` instead")
+            raise EditionError(
+                f"{name}, cell {index}: solution markers only work in code cells; "
+                "tag a markdown cell `solution` instead"
+            )
         cells.append(cell)
     nb.cells = _insert_pointer(cells, name)
     return nb
@@ -130,12 +138,19 @@ def student_edition(source: nbformat.NotebookNode, name: str) -> nbformat.Notebo
 def _insert_pointer(cells: list, name: str) -> list:
     """Put the solutions pointer before the first level-2 heading after `## Exercises` (or at the end)."""
     cells = [c for c in cells if c.get("id") != POINTER_ID]
-    start = next((i for i, c in enumerate(cells)
-                  if c.cell_type == "markdown" and EXERCISES_HEADING.search(c.source)), None)
+    start = next(
+        (i for i, c in enumerate(cells) if c.cell_type == "markdown" and EXERCISES_HEADING.search(c.source)), None
+    )
     if start is None:
         return cells
-    end = next((i for i in range(start + 1, len(cells))
-                if cells[i].cell_type == "markdown" and cells[i].source.lstrip().startswith("## ")), len(cells))
+    end = next(
+        (
+            i
+            for i in range(start + 1, len(cells))
+            if cells[i].cell_type == "markdown" and cells[i].source.lstrip().startswith("## ")
+        ),
+        len(cells),
+    )
     return cells[:end] + [pointer_cell(name)] + cells[end:]
 
 
@@ -153,7 +168,7 @@ def build(check: bool, names: list[str] | None = None) -> list[str]:
         source = nbformat.read(path, as_version=4)
         text = render(student_edition(source, path.name))
         if not check and render(clean(source)) != path.read_text():
-            path.write_text(render(source))      # nbconvert --execute stores timings: drop them from the source
+            path.write_text(render(source))  # nbconvert --execute stores timings: drop them from the source
         target = EDITIONS / path.name
         if target.exists() and target.read_text() == text:
             continue

@@ -3,7 +3,7 @@
 On a machine with internet (standard library only; pip does the downloads):
 
     python scripts/pack.py build --out pack                 # `make pack`
-    python scripts/pack.py build --targets linux-x86_64:3.11 macos-arm64:3.10,3.11,3.12
+    python scripts/pack.py build --targets linux-x86_64:3.11 macos-arm64:3.11,3.12
 
 On each workshop machine, with no network (what `make install-pack PACK=...` runs):
 
@@ -36,11 +36,16 @@ DATASETS = ("imdb", "cifar10")
 SPLITS = ("train", "test")
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 HUB_MODELS = ("bert-base-uncased",)
-DEFAULT_TARGETS = ("linux-x86_64:3.10,3.11,3.12", "macos-arm64:3.10,3.11,3.12")
+DEFAULT_TARGETS = ("linux-x86_64:3.11,3.12", "macos-arm64:3.11,3.12")  # from requires-python (3.11) up
 PLATFORM_TAGS: dict[str, tuple[str, ...]] = {
     # pip does not expand manylinux_2_x tags to older glibc versions by itself: list the ones wheels use
-    "linux-x86_64": ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64",
-                     "manylinux_2_17_x86_64", "manylinux2014_x86_64"),
+    "linux-x86_64": (
+        "manylinux_2_28_x86_64",
+        "manylinux_2_27_x86_64",
+        "manylinux_2_24_x86_64",
+        "manylinux_2_17_x86_64",
+        "manylinux2014_x86_64",
+    ),
     # pip expands a macOS tag to every older macOS version
     "macos-arm64": ("macosx_14_0_arm64",),  # torch 2.13's macOS wheels need macOS 14 or newer
 }
@@ -57,10 +62,16 @@ def platform_name(system: str | None = None, machine: str | None = None) -> str:
     """This machine's target platform name as a pack knows it (linux-x86_64, macos-arm64)."""
     system = (system or platform.system()).lower()
     machine = (machine or platform.machine()).lower()
-    name = {"linux": "linux", "darwin": "macos"}.get(system, system) + "-" + {"amd64": "x86_64", "aarch64": "arm64"}.get(machine, machine)
+    name = (
+        {"linux": "linux", "darwin": "macos"}.get(system, system)
+        + "-"
+        + {"amd64": "x86_64", "aarch64": "arm64"}.get(machine, machine)
+    )
     if name not in PLATFORM_TAGS:
-        raise PackError(f"No room pack is made for {system} {machine}: packs hold wheels for {', '.join(PLATFORM_TAGS)}. "
-                        "Install from the internet instead (make setup), or use Colab.")
+        raise PackError(
+            f"No room pack is made for {system} {machine}: packs hold wheels for {', '.join(PLATFORM_TAGS)}. "
+            "Install from the internet instead (make setup), or use Colab."
+        )
     return name
 
 
@@ -75,8 +86,10 @@ def parse_targets(specs: list[str]) -> list[tuple[str, str]]:
     for spec in specs:
         plat, _, versions = spec.partition(":")
         if plat not in PLATFORM_TAGS or not re.fullmatch(r"3\.\d+(,3\.\d+)*", versions):
-            raise PackError(f"Bad target {spec!r}: write PLATFORM:VERSIONS, e.g. linux-x86_64:3.10,3.11 "
-                            f"(platforms: {', '.join(PLATFORM_TAGS)}).")
+            raise PackError(
+                f"Bad target {spec!r}: write PLATFORM:VERSIONS, e.g. linux-x86_64:3.10,3.11 "
+                f"(platforms: {', '.join(PLATFORM_TAGS)})."
+            )
         targets += [(plat, v) for v in versions.split(",")]
     return targets
 
@@ -102,12 +115,16 @@ def course_requirements(root: Path = ROOT) -> list[str]:
 
 def data_files(data_dir: Path) -> list[Path]:
     """The data set files a pack copies; a clear error naming what is missing and how to get it."""
-    missing = [data_dir / n / f"{s}.parquet" for n in DATASETS for s in SPLITS if not (data_dir / n / f"{s}.parquet").exists()]
+    missing = [
+        data_dir / n / f"{s}.parquet" for n in DATASETS for s in SPLITS if not (data_dir / n / f"{s}.parquet").exists()
+    ]
     if missing:
-        raise PackError("The pack needs the course data sets, and these files are missing:\n"
-                        + "\n".join(f"  {p}" for p in missing)
-                        + "\nRun `python -m helpers.data download imdb cifar10` first (it fills data/), "
-                          "or point COURSE_DATA_DIR (or --data-dir) at a folder that holds them.")
+        raise PackError(
+            "The pack needs the course data sets, and these files are missing:\n"
+            + "\n".join(f"  {p}" for p in missing)
+            + "\nRun `python -m helpers.download imdb cifar10` first (it fills data/), "
+            "or point COURSE_DATA_DIR (or --data-dir) at a folder that holds them."
+        )
     return sorted(p for n in DATASETS for p in (data_dir / n).iterdir() if p.suffix in (".parquet", ".md"))
 
 
@@ -147,26 +164,72 @@ def download(reqs: list[str], out: Path, plat: str, python: str, torch_index: st
     pins = out / "pins" / f"{target}.txt"
     links = [a for link in find_links for a in ("--find-links", link)]
     index = ["--extra-index-url", torch_index] if torch_index and plat.startswith("linux") else []
-    compile_cmd = uv_command() + ["pip", "compile", str(out / "logs" / f"{target}.in"), "-o", str(pins), "--no-header",
-                                  "--no-annotate", "--only-binary", ":all:", "--python-version", python,
-                                  "--python-platform", UV_PLATFORMS[plat], *links, *index]
+    compile_cmd = uv_command() + [
+        "pip",
+        "compile",
+        str(out / "logs" / f"{target}.in"),
+        "-o",
+        str(pins),
+        "--no-header",
+        "--no-annotate",
+        "--only-binary",
+        ":all:",
+        "--python-version",
+        python,
+        "--python-platform",
+        UV_PLATFORMS[plat],
+        *links,
+        *index,
+    ]
     if index:  # PyTorch's index mirrors some of torch's dependencies in old versions: take the best of both
         compile_cmd += ["--index-strategy", "unsafe-best-match"]
-    steps = [(compile_cmd, {**os.environ, "MACOSX_DEPLOYMENT_TARGET": "14.0"}),
-             ([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--dest", str(out / "wheels"),
-               "--python-version", python, "--implementation", "cp", "--progress-bar", "off", "--retries", "1",
-               *[a for tag in PLATFORM_TAGS[plat] for a in ("--platform", tag)], *links, *index, "-r", str(pins)], None)]
+    steps = [
+        (compile_cmd, {**os.environ, "MACOSX_DEPLOYMENT_TARGET": "14.0"}),
+        (
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--dest",
+                str(out / "wheels"),
+                "--python-version",
+                python,
+                "--implementation",
+                "cp",
+                "--progress-bar",
+                "off",
+                "--retries",
+                "1",
+                *[a for tag in PLATFORM_TAGS[plat] for a in ("--platform", tag)],
+                *links,
+                *index,
+                "-r",
+                str(pins),
+            ],
+            None,
+        ),
+    ]
     for cmd, env in steps:
         result = run_logged(cmd, log, env)
         if result.returncode != 0:
             errors = [line for line in result.stdout.splitlines() if line.strip()][-4:]
-            hint = (f"\nFor Linux the pack needs torch's CPU build ({reqs[0]}): give --torch-index {TORCH_CPU_INDEX} "
-                    "(needs internet) or --find-links with a folder that holds it, or leave this target out (--targets)."
-                    if plat.startswith("linux") and "torch" in " ".join(errors) else "")
+            hint = (
+                f"\nFor Linux the pack needs torch's CPU build ({reqs[0]}): give --torch-index {TORCH_CPU_INDEX} "
+                "(needs internet) or --find-links with a folder that holds it, or leave this target out (--targets)."
+                if plat.startswith("linux") and "torch" in " ".join(errors)
+                else ""
+            )
             if re.search(r"dns error|Connect|NewConnectionError", result.stdout):
-                hint = (f"\nAn index could not be reached ({', '.join(['PyPI', *index[1:]])}): build on a machine with "
-                        "internet, or without PyTorch's index (--torch-index '', TORCH_INDEX=) from find-links folders.")
-            raise PackError(f"could not get the wheels for {target}:\n" + "\n".join(errors) + f"{hint}\n(full log: {log})")
+                hint = (
+                    f"\nAn index could not be reached ({', '.join(['PyPI', *index[1:]])}): build on a machine with "
+                    "internet, or without PyTorch's index (--torch-index '', TORCH_INDEX=) from find-links folders."
+                )
+            raise PackError(
+                f"could not get the wheels for {target}:\n" + "\n".join(errors) + f"{hint}\n(full log: {log})"
+            )
     names = re.findall(r"(?:Saved|File was already downloaded) (\S+\.whl)", result.stdout)
     return sorted({Path(n).name for n in names})
 
@@ -195,12 +258,17 @@ def install_text(manifest: dict) -> str:
     """The INSTALL text of a pack, written from its manifest."""
     targets = "\n".join(f"  {t}: {len(w)} wheels" for t, w in manifest["targets"].items())
     models = "\n".join(f"  {k}: {v}" for k, v in manifest["models"].items())
-    source = "course.tar.gz (the course at commit " + manifest["commit"] + ")" if manifest.get("commit") else "(no course source: use your clone)"
-    return f"""Offline room pack for the deep-learning course, built {manifest['created']} ({mib(manifest['total_bytes'])}).
+    source = (
+        "course.tar.gz (the course at commit " + manifest["commit"] + ")"
+        if manifest.get("commit")
+        else "(no course source: use your clone)"
+    )
+    size = mib(manifest["total_bytes"])
+    return f"""Offline room pack for the deep-learning course, built {manifest["created"]} ({size}).
 
-Wheels (wheels/, pip picks the right ones; torch is {manifest['torch']}, its CPU build on Linux) for:
+Wheels (wheels/, pip picks the right ones; torch is {manifest["torch"]}, its CPU build on Linux) for:
 {targets}
-Data sets (data/, Parquet): {', '.join(manifest['datasets'])}
+Data sets (data/, Parquet): {", ".join(manifest["datasets"])}
 Models:
 {models}
 Course: {source}
@@ -211,7 +279,7 @@ On each machine, with no network needed (its Python version must be one listed a
      (without make: python3 scripts/pack.py install --pack /path/to/this/pack --venv .venv
       which checks the pack and runs
       python3 -m venv .venv && .venv/bin/python -m pip install --no-index --find-links /path/to/this/pack/wheels \\
-          -c /path/to/this/pack/pins/TARGET.txt '{manifest['torch']}' -r requirements.txt -e '.[offline]')
+          -c /path/to/this/pack/pins/TARGET.txt '{manifest["torch"]}' -r requirements.txt -e '.[offline]')
   3. export COURSE_DATA_DIR=/path/to/this/pack/data      (or copy data/* into the course's data/)
      If models/hub/ is there: export HF_HUB_CACHE=/path/to/this/pack/models/hub
   4. make lab, open 00_setup_check.ipynb, Run All: its last line says which notebooks are ready.
@@ -219,22 +287,38 @@ Check a copied pack with: python3 scripts/pack.py verify --pack /path/to/this/pa
 """
 
 
-def build(out: Path, targets: list[tuple[str, str]], torch: str, torch_index: str, data_dir: Path,
-          find_links: list[str] = (), source: bool = True, download=download) -> dict:
+def build(
+    out: Path,
+    targets: list[tuple[str, str]],
+    torch: str,
+    torch_index: str,
+    data_dir: Path,
+    find_links: list[str] = (),
+    source: bool = True,
+    download=download,
+) -> dict:
     """Build a pack in `out`: wheels per target, data, models, course source, manifest.json and INSTALL."""
     files = data_files(data_dir)  # fail before any download
     wheels = out / "wheels"
     (out / "logs").mkdir(parents=True, exist_ok=True)
     wheels.mkdir(exist_ok=True)
-    manifest: dict = {"created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "torch": torch,
-                      "targets": {}, "datasets": list(DATASETS), "models": {}, "commit": None}
+    manifest: dict = {
+        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "torch": torch,
+        "targets": {},
+        "datasets": list(DATASETS),
+        "models": {},
+        "commit": None,
+    }
     reqs = course_requirements()
     for plat, python in targets:
         names = download([torch_requirement(torch, plat), *reqs], out, plat, python, torch_index, list(find_links))
         torch_wheels = [n for n in names if n.startswith("torch-")]
         if plat.startswith("linux") and not all("+cpu" in n for n in torch_wheels):
-            raise PackError(f"{target_id(plat, python)} got {torch_wheels}, not torch's CPU build: remove it and "
-                            f"give --torch-index {TORCH_CPU_INDEX}.")
+            raise PackError(
+                f"{target_id(plat, python)} got {torch_wheels}, not torch's CPU build: remove it and "
+                f"give --torch-index {TORCH_CPU_INDEX}."
+            )
         manifest["targets"][target_id(plat, python)] = names
     for f in files:
         (out / "data" / f.parent.name).mkdir(parents=True, exist_ok=True)
@@ -252,8 +336,19 @@ def build(out: Path, targets: list[tuple[str, str]], torch: str, torch_index: st
     if source and (ROOT / ".git").exists():
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
         if commit.returncode == 0:
-            subprocess.run(["git", "archive", "--format=tar.gz", "--prefix=deep-learning-course/", "-o",
-                            str(out / "course.tar.gz"), "HEAD"], cwd=ROOT, check=True)
+            subprocess.run(
+                [
+                    "git",
+                    "archive",
+                    "--format=tar.gz",
+                    "--prefix=deep-learning-course/",
+                    "-o",
+                    str(out / "course.tar.gz"),
+                    "HEAD",
+                ],
+                cwd=ROOT,
+                check=True,
+            )
             manifest["commit"] = commit.stdout.strip()
     manifest["files"] = file_table(out)
     manifest["total_bytes"] = sum(f["bytes"] for f in manifest["files"].values())
@@ -274,10 +369,17 @@ def read_manifest(pack: Path) -> dict:
 def verify(pack: Path) -> dict:
     """Check every file of a pack against its manifest (size, SHA-256); returns the manifest."""
     manifest = read_manifest(pack)
-    bad = [name for name, f in manifest["files"].items()
-           if not (pack / name).is_file() or (pack / name).stat().st_size != f["bytes"] or sha256(pack / name) != f["sha256"]]
+    bad = [
+        name
+        for name, f in manifest["files"].items()
+        if not (pack / name).is_file()
+        or (pack / name).stat().st_size != f["bytes"]
+        or sha256(pack / name) != f["sha256"]
+    ]
     if bad:
-        raise PackError(f"{len(bad)} file(s) of the pack are missing or damaged (copy them again): {', '.join(bad[:5])}")
+        raise PackError(
+            f"{len(bad)} file(s) of the pack are missing or damaged (copy them again): {', '.join(bad[:5])}"
+        )
     return manifest
 
 
@@ -285,9 +387,11 @@ def choose_target(manifest: dict, plat: str, python: str) -> str:
     """The pack's target for this machine, or a clear error that lists what the pack has."""
     wanted = target_id(plat, python)
     if wanted not in manifest["targets"]:
-        raise PackError(f"This pack has no wheels for {wanted} (this machine: {plat}, Python {python}); it has "
-                        f"{', '.join(manifest['targets'])}. Use a matching Python (make install-pack PYTHON=python3.X) "
-                        "or rebuild the pack with that target (make pack PACK_TARGETS=...).")
+        raise PackError(
+            f"This pack has no wheels for {wanted} (this machine: {plat}, Python {python}); it has "
+            f"{', '.join(manifest['targets'])}. Use a matching Python (make install-pack PYTHON=python3.X) "
+            "or rebuild the pack with that target (make pack PACK_TARGETS=...)."
+        )
     return wanted
 
 
@@ -298,26 +402,50 @@ def install(pack: Path, venv: Path, python: str = sys.executable) -> float:
     target = choose_target(manifest, platform_name(), ".".join(platform.python_version_tuple()[:2]))
     if not (venv / "bin" / "python").exists():
         subprocess.run([python, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-index", "--find-links",
-                    str(pack.resolve() / "wheels"), "-c", str(pack.resolve() / "pins" / f"{target}.txt"),
-                    manifest["torch"], "-r", "requirements.txt", "-e", ".[offline]"],
-                   cwd=ROOT, check=True)
+    subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--no-index",
+            "--find-links",
+            str(pack.resolve() / "wheels"),
+            "-c",
+            str(pack.resolve() / "pins" / f"{target}.txt"),
+            manifest["torch"],
+            "-r",
+            "requirements.txt",
+            "-e",
+            ".[offline]",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
     (venv / ".installed").touch()  # what `make setup` leaves, so `make test VENV=...` uses this install
     return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: build, verify or install a pack; errors of ours end in one clear message."""
-    parser = argparse.ArgumentParser(prog="scripts/pack.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="scripts/pack.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build a pack (needs internet or a local package mirror)")
     b.add_argument("--out", type=Path, default=ROOT / "pack")
     b.add_argument("--targets", nargs="+", default=list(DEFAULT_TARGETS), help="PLATFORM:VERSIONS ...")
     b.add_argument("--torch", default="torch==2.13.0")
-    b.add_argument("--torch-index", default=TORCH_CPU_INDEX, help="where Linux CPU builds of torch come from ('' = none)")
+    b.add_argument(
+        "--torch-index", default=TORCH_CPU_INDEX, help="where Linux CPU builds of torch come from ('' = none)"
+    )
     b.add_argument("--data-dir", type=Path, default=Path(os.environ.get("COURSE_DATA_DIR") or ROOT / "data"))
-    b.add_argument("--find-links", nargs="*", default=os.environ.get("PIP_FIND_LINKS", "").split(),
-                   help="folders of wheels to take from too (default: $PIP_FIND_LINKS)")
+    b.add_argument(
+        "--find-links",
+        nargs="*",
+        default=os.environ.get("PIP_FIND_LINKS", "").split(),
+        help="folders of wheels to take from too (default: $PIP_FIND_LINKS)",
+    )
     b.add_argument("--no-source", action="store_true", help="leave out course.tar.gz (git archive of HEAD)")
     for name in ("verify", "install"):
         p = sub.add_parser(name)
@@ -327,10 +455,20 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.command == "build":
             start = time.perf_counter()
-            m = build(args.out, parse_targets(args.targets), args.torch, args.torch_index, args.data_dir,
-                      args.find_links, not args.no_source)
-            print(f"Pack {args.out}: {mib(m['total_bytes'])}, {len(m['files'])} files, "
-                  f"targets {', '.join(m['targets'])}, built in {time.perf_counter() - start:.0f} s. See {args.out / 'INSTALL'}.")
+            m = build(
+                args.out,
+                parse_targets(args.targets),
+                args.torch,
+                args.torch_index,
+                args.data_dir,
+                args.find_links,
+                not args.no_source,
+            )
+            print(
+                f"Pack {args.out}: {mib(m['total_bytes'])}, {len(m['files'])} files, "
+                f"targets {', '.join(m['targets'])}, built in {time.perf_counter() - start:.0f} s. "
+                f"See {args.out / 'INSTALL'}."
+            )
         elif args.command == "verify":
             m = verify(args.pack)
             print(f"Pack {args.pack}: all {len(m['files'])} files match the manifest ({mib(m['total_bytes'])}).")

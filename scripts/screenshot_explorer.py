@@ -34,8 +34,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 SENTENCE = "The movie was far too long."
 PAIR = "Still, the movie never bored me."
@@ -59,11 +64,17 @@ def explorer_notebook(layer: int, head: int) -> dict:
         "explorer.widget"
     )
     cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
-    intro = {"cell_type": "markdown", "metadata": {},
-             "source": f"Notebook 04's attention explorer; the screenshot script moves the layer slider to {layer}."}
-    return {"cells": [intro, cell], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                "language": "python"}},
-            "nbformat": 4, "nbformat_minor": 5}
+    intro = {
+        "cell_type": "markdown",
+        "metadata": {},
+        "source": f"Notebook 04's attention explorer; the screenshot script moves the layer slider to {layer}.",
+    }
+    return {
+        "cells": [intro, cell],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
 
 
 def quiet_lab_settings(folder: Path) -> None:
@@ -71,7 +82,8 @@ def quiet_lab_settings(folder: Path) -> None:
     plugin = folder / "@jupyterlab" / "apputils-extension"
     plugin.mkdir(parents=True)
     (plugin / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True}))
+        json.dumps({"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True})
+    )
 
 
 def wait_for_server(url: str, timeout: float = 90.0) -> None:
@@ -89,18 +101,23 @@ def wait_for_server(url: str, timeout: float = 90.0) -> None:
 def screenshot(page, out: Path, layer: int, timeout_ms: int) -> None:
     """Run the notebook in the page, move the layer slider to `layer`, wait for the redraw, save the PNG."""
     page.wait_for_selector(".jp-Notebook", timeout=timeout_ms)
-    page.wait_for_function("window.jupyterapp !== undefined && document.querySelector('.jp-Notebook') !== null",
-                           timeout=timeout_ms)
+    page.wait_for_function(
+        "window.jupyterapp !== undefined && document.querySelector('.jp-Notebook') !== null", timeout=timeout_ms
+    )
     # wait until the kernel is ready, then run every cell
     page.wait_for_function(
         "(() => { const w = window.jupyterapp.shell.currentWidget;"
         " return w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel &&"
-        " w.sessionContext.session.kernel.status === 'idle'; })()", timeout=timeout_ms)
+        " w.sessionContext.session.kernel.status === 'idle'; })()",
+        timeout=timeout_ms,
+    )
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     widget = page.wait_for_selector(".attention-explorer svg", timeout=timeout_ms).evaluate_handle(
-        "el => el.closest('.attention-explorer')")
-    page.wait_for_function("document.querySelector('.attention-explorer svg text').textContent.startsWith('Layer 0')",
-                           timeout=timeout_ms)
+        "el => el.closest('.attention-explorer')"
+    )
+    page.wait_for_function(
+        "document.querySelector('.attention-explorer svg text').textContent.startsWith('Layer 0')", timeout=timeout_ms
+    )
     # move the slider as a user would: focus its handle, press the right arrow key once per layer
     handle = page.locator(".attention-explorer .widget-slider .noUi-handle").first
     handle.focus()
@@ -108,15 +125,19 @@ def screenshot(page, out: Path, layer: int, timeout_ms: int) -> None:
         handle.press("ArrowRight")
     page.wait_for_function(
         f"document.querySelector('.attention-explorer svg text').textContent.startsWith('Layer {layer},')",
-        timeout=timeout_ms)
+        timeout=timeout_ms,
+    )
     page.wait_for_timeout(300)  # let the browser paint the new SVG
     page.locator(".jp-Notebook").evaluate("el => el.scrollTop = 0")
     widget.as_element().scroll_into_view_if_needed()
     out.parent.mkdir(parents=True, exist_ok=True)
     widget.as_element().screenshot(path=str(out))
     title = page.evaluate("document.querySelector('.attention-explorer svg text').textContent")
-    print(f"screenshot of the explorer after moving the slider ({title}) saved to {out.relative_to(ROOT)}"
-          if out.is_relative_to(ROOT) else f"saved to {out}")
+    print(
+        f"screenshot of the explorer after moving the slider ({title}) saved to {out.relative_to(ROOT)}"
+        if out.is_relative_to(ROOT)
+        else f"saved to {out}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,13 +156,26 @@ def main(argv: list[str] | None = None) -> int:
         tmp_path = Path(tmp)
         (tmp_path / "explorer.ipynb").write_text(json.dumps(explorer_notebook(args.layer, args.head)))
         quiet_lab_settings(tmp_path / "settings")
-        env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
-                   JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"))
-        command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-                   f"--ServerApp.token={token}", f"--ServerApp.root_dir={tmp}", "--LabApp.expose_app_in_browser=True"]
+        env = dict(
+            os.environ,
+            JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
+            JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--ServerApp.token={token}",
+            f"--ServerApp.root_dir={tmp}",
+            "--LabApp.expose_app_in_browser=True",
+        ]
         if hasattr(os, "getuid") and os.getuid() == 0:
             command.append("--allow-root")
-        log = open(tmp_path / "jupyterlab.log", "w")
+        log = open(tmp_path / "jupyterlab.log", "w")  # noqa: SIM115 (the server writes to it until it stops)
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
         try:
             wait_for_server(f"http://127.0.0.1:{port}/api/status?token={token}")
@@ -155,9 +189,11 @@ def main(argv: list[str] | None = None) -> int:
                     failed = Path(tempfile.gettempdir()) / "attention_explorer_FAILED.png"
                     page.screenshot(path=str(failed))
                     log.flush()
-                    print("The explorer check failed. A screenshot of the whole page: "
-                          f"{failed}\nThe end of JupyterLab's log:\n"
-                          + (tmp_path / "jupyterlab.log").read_text()[-3000:], file=sys.stderr)
+                    print(
+                        "The explorer check failed. A screenshot of the whole page: "
+                        f"{failed}\nThe end of JupyterLab's log:\n" + (tmp_path / "jupyterlab.log").read_text()[-3000:],
+                        file=sys.stderr,
+                    )
                     raise
                 finally:
                     browser.close()

@@ -28,8 +28,14 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 class Report:
@@ -47,6 +53,7 @@ class Report:
 
 def serve(site: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     """A static file server for the built site on a free localhost port, in a background thread."""
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             """No line per request."""
@@ -58,8 +65,11 @@ def serve(site: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
 
 def expected_pages() -> list[str]:
     """The pages the sidebar must list: every notebook, every solution, the instructor guide if there is one."""
-    pages = [p.relative_to(ROOT).with_suffix("").as_posix()
-             for folder in ("notebooks", "solutions") for p in sorted((ROOT / folder).glob("*.ipynb"))]
+    pages = [
+        p.relative_to(ROOT).with_suffix("").as_posix()
+        for folder in ("notebooks", "solutions")
+        for p in sorted((ROOT / folder).glob("*.ipynb"))
+    ]
     return pages + (["docs/teaching"] if (ROOT / "docs" / "teaching.md").is_file() else [])
 
 
@@ -67,31 +77,41 @@ def check_pages(page, base: str, report: Report) -> None:
     """The home page, then every notebook page: images loaded, maths rendered, the Colab link right."""
     page.goto(f"{base}/index.html")
     page.wait_for_url("**/README.html")
-    report.check(page.title().startswith("Deep learning, hands on"), "index.html opens the README as the home page",
-                 page.title())
+    report.check(
+        page.title().startswith("Deep learning, hands on"), "index.html opens the README as the home page", page.title()
+    )
     sidebar = page.eval_on_selector_all("nav.bd-docs-nav a.reference", "els => els.map(e => e.getAttribute('href'))")
     missing = [p for p in expected_pages() if f"{p}.html" not in sidebar]
-    report.check(not missing, f"the sidebar lists all {len(expected_pages())} pages of the course map",
-                 f"missing {missing}" if missing else "")
+    report.check(
+        not missing,
+        f"the sidebar lists all {len(expected_pages())} pages of the course map",
+        f"missing {missing}" if missing else "",
+    )
     repo = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
     for name in (p for p in expected_pages() if not p.startswith("docs/")):
         page.goto(f"{base}/{name}.html")
         page.wait_for_load_state("networkidle")
-        broken = page.eval_on_selector_all("article img", "els => els.filter(e => !(e.complete && e.naturalWidth > 0))"
-                                           ".map(e => e.getAttribute('src'))")
+        broken = page.eval_on_selector_all(
+            "article img", "els => els.filter(e => !(e.complete && e.naturalWidth > 0)).map(e => e.getAttribute('src'))"
+        )
         images = page.eval_on_selector_all("article img", "els => els.length")
         report.check(not broken, f"{name}: all {images} images load", f"broken: {broken}" if broken else "")
-        raw_math = page.eval_on_selector_all("article .math", "els => els.filter(e => !e.querySelector('mjx-container'))"
-                                             ".length")
+        raw_math = page.eval_on_selector_all(
+            "article .math", "els => els.filter(e => !e.querySelector('mjx-container')).length"
+        )
         maths = page.eval_on_selector_all("article mjx-container", "els => els.length")
-        report.check(raw_math == 0, f"{name}: maths rendered by the bundled MathJax ({maths} formulas)",
-                     f"{raw_math} left as raw TeX" if raw_math else "")
+        report.check(
+            raw_math == 0,
+            f"{name}: maths rendered by the bundled MathJax ({maths} formulas)",
+            f"{raw_math} left as raw TeX" if raw_math else "",
+        )
         folded = page.eval_on_selector_all("article details", "els => [els.length, els.filter(e => e.open).length]")
         report.check(folded[1] == 0, f"{name}: the {folded[0]} answers of 'Check your understanding' are folded")
         want = f"https://colab.research.google.com/github/{repo.removeprefix('https://github.com/')}/blob/main/{name}.ipynb"
         links = page.eval_on_selector_all("a.course-colab, a.course-colab-header", "els => els.map(e => e.href)")
-        report.check(len(links) == 2 and set(links) == {want}, f"{name}: 'Open in Colab' under the title and in the header",
-                     want)
+        report.check(
+            len(links) == 2 and set(links) == {want}, f"{name}: 'Open in Colab' under the title and in the header", want
+        )
     page.goto(f"{base}/notebooks/04_attention.html")
     page.wait_for_load_state("networkidle")
     svgs = page.eval_on_selector_all("article img[src$='.svg']", "els => els.filter(e => e.naturalWidth > 0).length")
@@ -103,8 +123,9 @@ def check_search(page, base: str, report: Report) -> None:
     page.goto(f"{base}/search.html?q=attention")
     page.wait_for_selector("#search-results ul.search li", timeout=15000)
     hits = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(e => e.getAttribute('href'))")
-    report.check(any("04_attention" in h for h in hits), "search for 'attention' lists notebook 04",
-                 f"{len(hits)} results")
+    report.check(
+        any("04_attention" in h for h in hits), "search for 'attention' lists notebook 04", f"{len(hits)} results"
+    )
 
 
 def screenshot(page, base: str, out: Path) -> None:
@@ -141,8 +162,10 @@ def main() -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.route(lambda url: urlparse(url).hostname != "127.0.0.1",
-                   lambda route: (outside.append(route.request.url), route.abort()))
+        page.route(
+            lambda url: urlparse(url).hostname != "127.0.0.1",
+            lambda route: (outside.append(route.request.url), route.abort()),
+        )
         page.on("requestfailed", lambda r: failed.append(r.url))
         page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
         check_pages(page, base, report)

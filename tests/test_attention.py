@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 
 from diagrams import nb04 as views  # noqa: E402  (notebook 04's views)
 from helpers import attention as attn_lib  # noqa: E402
+from helpers.errors import CourseError  # noqa: E402
 
 WORDS = ["the", "movie", "was", "good", "bad", "it", "a", "film", "never", "bored", "me", ".", ",", "<b>"]
 
@@ -25,8 +26,15 @@ def tiny(tmp_path_factory):
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
     tokenizer = BertTokenizer(str(vocab), do_lower_case=True)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(WORDS) + 5, hidden_size=16, num_hidden_layers=3, num_attention_heads=4,
-                        intermediate_size=32, max_position_embeddings=128, num_labels=2)
+    config = BertConfig(
+        vocab_size=len(WORDS) + 5,
+        hidden_size=16,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=32,
+        max_position_embeddings=128,
+        num_labels=2,
+    )
     model = BertForSequenceClassification(config)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -79,7 +87,7 @@ def test_get_attentions_refuses_sdpa(tiny):
 
     folder, _, tokenizer = tiny
     sdpa = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa").eval()
-    with pytest.raises(RuntimeError, match="eager"):
+    with pytest.raises(CourseError, match="eager"):
         attn_lib.get_attentions(sdpa, attn_lib.encode(tokenizer, "the movie"))
 
 
@@ -116,8 +124,9 @@ def test_from_scratch_reproduces_every_layer_with_padding(tiny):
     with torch.no_grad():
         out = model(**batch, output_attentions=True, output_hidden_states=True)
         for layer in range(3):
-            ours = attn_lib.self_attention_weights(model.base_model.encoder.layer[layer].attention.self,
-                                                   out.hidden_states[layer], batch["attention_mask"])
+            ours = attn_lib.self_attention_weights(
+                model.base_model.encoder.layer[layer].attention.self, out.hidden_states[layer], batch["attention_mask"]
+            )
             assert (ours - out.attentions[layer]).abs().max() < 1e-5
 
 
@@ -145,10 +154,10 @@ def test_token_and_same_token_scores(tiny):
     ids = _ids(["[CLS]", "the", "movie", "the", "film", "[SEP]"], tokenizer)
     special = attn_lib.special_token_mask(tokenizer, ids)
     attn = torch.zeros(1, 1, 6, 6)
-    attn[0, 0, :, 5] = 0.5         # half of everything on [SEP]
-    attn[0, 0, 1, 3] = 0.5         # first 'the' -> second 'the'
-    attn[0, 0, 3, 1] = 0.25        # second 'the' -> first 'the'
-    attn[0, 0, 3, 3] = 0.25        # ... and itself, which does not count
+    attn[0, 0, :, 5] = 0.5  # half of everything on [SEP]
+    attn[0, 0, 1, 3] = 0.5  # first 'the' -> second 'the'
+    attn[0, 0, 3, 1] = 0.25  # second 'the' -> first 'the'
+    attn[0, 0, 3, 3] = 0.25  # ... and itself, which does not count
     attn[0, 0, [0, 2, 4, 5], [0, 2, 4, 5]] = 0.5
     sep, valid = attn_lib.token_scores(attn, ids, special, token_id=tokenizer.sep_token_id)
     assert valid.tolist() == [False, True, True, True, True, False]
@@ -161,9 +170,13 @@ def test_token_and_same_token_scores(tiny):
 def test_head_scores_and_chance_on_real_runs(tiny):
     _, model, tokenizer = tiny
     texts = ["the movie was good . the film was good", "it was a bad movie , a bad film", "never bored me"]
-    results = attn_lib.head_scores(model, tokenizer, texts, {"previous token": attn_lib.previous_token_scores,
-                                                             "same token": attn_lib.same_token_scores},
-                                   batch_size=2)
+    results = attn_lib.head_scores(
+        model,
+        tokenizer,
+        texts,
+        {"previous token": attn_lib.previous_token_scores, "same token": attn_lib.same_token_scores},
+        batch_size=2,
+    )
     for name, result in results.items():  # the batched (padded) means equal the means over texts one at a time
         assert result["scores"].shape == (3, 4)
         scorer = {"previous token": attn_lib.previous_token_scores, "same token": attn_lib.same_token_scores}[name]
@@ -171,7 +184,9 @@ def test_head_scores_and_chance_on_real_runs(tiny):
         for text in texts:
             enc = attn_lib.encode(tokenizer, text)
             ids = enc["input_ids"][0]
-            values, valid = scorer(attn_lib.get_attentions(model, enc), ids, attn_lib.special_token_mask(tokenizer, ids))
+            values, valid = scorer(
+                attn_lib.get_attentions(model, enc), ids, attn_lib.special_token_mask(tokenizer, ids)
+            )
             sums, count = sums + values[..., valid].sum(-1), count + int(valid.sum())
         assert np.allclose(result["scores"], (sums / count).numpy(), atol=1e-5)
         assert 0 < result["chance"] < 1
@@ -209,8 +224,11 @@ def test_head_view_svg_is_deterministic_escaped_and_scriptless():
     svg = views.head_view_svg(attn, tokens, heads=[1], title="Layer 0, head 1")
     assert svg == views.head_view_svg(attn, tokens, heads=[1], title="Layer 0, head 1")
     assert svg.startswith("<svg") and svg.endswith("</svg>")
-    assert "<script" not in svg and not re.search(r"\bid=", svg) and "http://" not in svg.replace(
-        'xmlns="http://www.w3.org/2000/svg"', "")
+    assert (
+        "<script" not in svg
+        and not re.search(r"\bid=", svg)
+        and "http://" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    )
     assert "&lt;b&gt;" in svg and "a&amp;b" in svg and "<b>" not in svg
     assert svg.count("<line") == int((attn[1] >= 0.02).sum())
     only = views.head_view_svg(attn, tokens, heads=[1], query=2, min_weight=0.0)
@@ -255,7 +273,9 @@ def test_cls_summary_and_top_words(tiny):
     assert np.allclose(summary["entropy"], entropy.numpy(), atol=1e-5) and (summary["entropy"] < 1).all()
     assert "[CLS]" not in summary["words"] and summary["words"]["was"][1] == 2  # 3 times, in 2 texts
     top = attn_lib.top_words(summary["words"], k=3, min_texts=2)
-    assert all(count >= 2 for _, _, count in top) and [m for _, m, _ in top] == sorted([m for _, m, _ in top], reverse=True)
+    assert all(count >= 2 for _, _, count in top) and [m for _, m, _ in top] == sorted(
+        [m for _, m, _ in top], reverse=True
+    )
 
 
 def test_plots_have_one_panel_per_head_and_score(tiny):
@@ -263,8 +283,12 @@ def test_plots_have_one_panel_per_head_and_score(tiny):
 
     attn = torch.softmax(torch.randn(3, 4, 5, 5), dim=-1)
     assert len(views.plot_model_view(attn).axes) == 12
-    fig = views.plot_head_scores({"a": {"scores": np.zeros((3, 4)), "chance": 0.1},
-                                  "b": {"scores": np.ones((3, 4)), "chance": 0.2},
-                                  "c": {"scores": np.ones((3, 4)), "chance": 0.3}})
+    fig = views.plot_head_scores(
+        {
+            "a": {"scores": np.zeros((3, 4)), "chance": 0.1},
+            "b": {"scores": np.ones((3, 4)), "chance": 0.2},
+            "c": {"scores": np.ones((3, 4)), "chance": 0.3},
+        }
+    )
     visible = [ax for ax in fig.axes if ax.get_visible() and ax.axison and ax.get_title()]
     assert len(visible) == 3

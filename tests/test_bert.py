@@ -5,8 +5,7 @@ import socket
 import pytest
 import torch
 
-from helpers import bert
-from helpers import hub
+from helpers import bert, hub
 
 
 def test_explicit_choice_wins(monkeypatch, capsys):

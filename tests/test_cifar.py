@@ -31,7 +31,7 @@ def test_augment_matches_reflect_padding_then_crop_and_flip():
     out = C.augment(x, shifts, flips)
     padded = F.pad(x.float(), (2, 2, 2, 2), mode="reflect")
     for k, ((dy, dx), flip) in enumerate(zip(shifts.tolist(), flips.tolist())):
-        want = padded[k, :, 2 + dy:34 + dy, 2 + dx:34 + dx]
+        want = padded[k, :, 2 + dy : 34 + dy, 2 + dx : 34 + dx]
         want = want.flip(-1) if flip else want
         assert torch.equal(out[k].float(), want), k
 
@@ -73,7 +73,10 @@ def test_whitening_filters_decorrelate_patches():
     g = torch.Generator().manual_seed(0)
     base = torch.randn(64, 1, 33, 33, generator=g)
     smooth = F.avg_pool2d(base, 2, stride=1)  # neighbouring pixels strongly correlated
-    x = torch.cat([smooth, 0.5 * smooth + 0.1 * torch.randn(64, 1, 32, 32, generator=g), torch.randn(64, 1, 32, 32, generator=g)], 1)
+    x = torch.cat(
+        [smooth, 0.5 * smooth + 0.1 * torch.randn(64, 1, 32, 32, generator=g), torch.randn(64, 1, 32, 32, generator=g)],
+        1,
+    )
     filters, eigenvalues = C.whitening_filters(x, kernel_size=2, eps=0.0)
     assert filters.shape == (12, 3, 2, 2) and torch.all(eigenvalues[:-1] >= eigenvalues[1:])
     out = F.conv2d(x, filters).permute(0, 2, 3, 1).reshape(-1, 12)
@@ -135,7 +138,9 @@ def test_optimizer_groups_freeze_the_stem_bias_and_scale_with_batch_size():
 
 def test_lookahead_rho_grows_to_decay_to_the_every():
     assert C.lookahead_rho(0, 100) == 0.0 and C.lookahead_rho(100, 100) == pytest.approx(0.95**5)
-    assert C.lookahead_rho(50, 100) == pytest.approx(0.95**5 / 8) and C.lookahead_rho(200, 100) == C.lookahead_rho(100, 100)
+    assert C.lookahead_rho(50, 100) == pytest.approx(0.95**5 / 8) and C.lookahead_rho(200, 100) == C.lookahead_rho(
+        100, 100
+    )
 
 
 def test_lookahead_pulls_weights_towards_the_slow_copy():
@@ -144,7 +149,7 @@ def test_lookahead_pulls_weights_towards_the_slow_copy():
         model.weight.fill_(0.0)
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     la = C.Lookahead(model, opt, total_steps=4, steps_per_epoch=100, every=2, decay=0.5, power=0.0)
-    for step in range(4):
+    for _ in range(4):
         model.weight.grad = torch.full_like(model.weight, -1.0)  # each step adds 1
         opt.step()
     # step 2: slow = 2 (first copy); steps 3-4: fast = 4, rho = 0.25 -> slow = 0.25 * 2 + 0.75 * 4 = 3.5
@@ -172,9 +177,8 @@ def test_train_learns_a_toy_task_and_reports_times():
     y = torch.randint(0, 2, (384,), generator=g)
     x = torch.randint(0, 120, (384, 3, 16, 16), generator=g, dtype=torch.uint8)  # small images: a fast test
     x[y == 1, 0] += 120  # class 1 is redder
-    data = {"x_train": x[:256], "y_train": y[:256], "x_test": x[256:], "y_test": y[256:]}
     recipe = C.Recipe(widths=(8, 8, 8), epochs=4, batch_size=32, whiten_images=64, eval_batch_size=64)
-    run = C.train(recipe, data, torch.device("cpu"), keep_outputs=True)
+    run = C.train(recipe, (x[:256], y[:256]), (x[256:], y[256:]), torch.device("cpu"), keep_outputs=True)
     assert run.accuracy > 0.9 and run.tta_accuracy > 0.9
     assert run.train_time_s >= sum(run.history["time_s"]) > 0 and len(run.history) == 4 and run.extra["steps"] == 32
     assert run.extra["tta_logits"].shape == (128, 10) and torch.equal(run.extra["labels"], y[256:])

@@ -10,7 +10,8 @@ import torch
 from datasets import ClassLabel, Dataset, Features, Image, Value
 from PIL import Image as PILImage
 
-from helpers import data
+from helpers import data, download
+from helpers.errors import CourseError
 
 
 def _write_imdb(root, n=20):
@@ -23,9 +24,11 @@ def _write_imdb(root, n=20):
         Dataset.from_dict(rows, features=features).to_parquet(str(path))
 
 
-def _png(color):
+def _png(color, corner=(0, 0, 0)):
     buf = BytesIO()
-    PILImage.new("RGB", (4, 3), color).save(buf, format="PNG")
+    image = PILImage.new("RGB", (32, 32), color)
+    image.putpixel((31, 31), corner)  # the test split differs from the train split here
+    image.save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -33,7 +36,8 @@ def _write_cifar(root):
     features = Features({"img": Image(), "label": ClassLabel(names=list(data.CIFAR10_CLASSES))})
     colors = [(10 * k, 255 - 10 * k, 7) for k in range(10)]
     for split in ("train", "test"):
-        rows = {"img": [{"bytes": _png(c), "path": None} for c in colors], "label": list(range(10))}
+        corner = (0, 0, 0) if split == "train" else (255, 255, 255)
+        rows = {"img": [{"bytes": _png(c, corner), "path": None} for c in colors], "label": list(range(10))}
         path = root / "cifar10" / f"{split}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         Dataset.from_dict(rows, features=features).to_parquet(str(path))
@@ -65,7 +69,7 @@ def test_load_cifar10_and_decode_to_uint8(tmp_path):
     ds = data.load_cifar10(tmp_path)
     assert ds["train"].features["label"].names[3] == "cat"
     x = data.images_to_tensor(ds["test"])
-    assert x.shape == (10, 3, 3, 4) and x.dtype == torch.uint8
+    assert x.shape == (10, 3, 32, 32) and x.dtype == torch.uint8
     assert x[:, :, 0, 0].tolist() == [list(c) for c in colors]  # PNG is lossless: exact pixels
 
 
@@ -86,7 +90,7 @@ def test_missing_offline_names_files_and_remedy(monkeypatch, tmp_path):
         data.load_imdb(tmp_path)
     message = str(err.value)
     assert str(tmp_path / "imdb" / "train.parquet") in message
-    assert "python -m helpers.data download imdb" in message and "COURSE_DATA_DIR" in message
+    assert "python -m helpers.download imdb" in message and "COURSE_DATA_DIR" in message
 
 
 def test_missing_and_hub_unreachable_fails_fast(monkeypatch, tmp_path):
@@ -98,7 +102,7 @@ def test_missing_and_hub_unreachable_fails_fast(monkeypatch, tmp_path):
 
 
 def test_unknown_dataset_is_an_error():
-    with pytest.raises(data.CourseError, match="name=.mnist. is unknown: choose one of .imdb., .cifar10."):
+    with pytest.raises(CourseError, match="name=.mnist. is unknown: choose one of .imdb., .cifar10."):
         data.load_course_dataset("mnist")
 
 
@@ -127,7 +131,7 @@ def test_stratified_subset_of_everything_is_a_permutation():
 def test_download_cli_reports_cached_sets(monkeypatch, tmp_path, capsys):
     _write_imdb(tmp_path)
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    data.main(["download", "imdb"])
+    download.main(["imdb"])
     assert "imdb: train 20 rows, test 20 rows" in capsys.readouterr().out
 
 
@@ -138,10 +142,10 @@ def test_stratified_indices_accept_tensors():
 
 def test_download_cli_defaults_to_everything_and_refuses_unknown_names(monkeypatch):
     asked = []
-    monkeypatch.setattr(data, "download", asked.append)
-    data.main(["download"])
-    data.main(["download", "imdb"])
+    monkeypatch.setattr(download, "download", asked.append)
+    download.main([])
+    download.main(["imdb"])
     assert asked == [("imdb", "cifar10", "bert"), ["imdb"]]
     monkeypatch.undo()
-    with pytest.raises(data.CourseError, match="download='mnist' is unknown"):
-        data.download(["mnist"])
+    with pytest.raises(CourseError, match="download='mnist' is unknown"):
+        download.download(["mnist"])

@@ -1,6 +1,8 @@
 """Device, precision and seeding: one choice, made the same way everywhere."""
 
+import os
 import random
+import types
 
 import numpy as np
 import pytest
@@ -28,14 +30,83 @@ def test_cuda_first_then_mps(monkeypatch):
     assert dev.get_device(verbose=False).type == "cuda"
 
 
-def test_autocast_dtype(monkeypatch):
+# Real GPUs as torch.cuda.get_device_properties describes them: (name, compute capability, memory in GiB).
+GPUS = {
+    "T4": ("Tesla T4", (7, 5), 15),
+    "V100": ("Tesla V100-SXM2-16GB", (7, 0), 16),
+    "P100": ("Tesla P100-PCIE-16GB", (6, 0), 16),
+    "A100": ("NVIDIA A100-SXM4-40GB", (8, 0), 40),
+    "A10G": ("NVIDIA A10G", (8, 6), 22),
+    "L4": ("NVIDIA L4", (8, 9), 22),
+    "H100": ("NVIDIA H100 80GB HBM3", (9, 0), 80),
+}
+EXPECTED = {
+    "T4": torch.float16,
+    "V100": torch.float16,
+    "P100": None,
+    "A100": torch.bfloat16,
+    "A10G": torch.bfloat16,
+    "L4": torch.bfloat16,
+    "H100": torch.bfloat16,
+}
+
+
+def _fake_gpu(monkeypatch, gpu: str) -> None:
+    """Fake the device properties of one real GPU on a CPU machine; the functions that decide stay real."""
+    name, (major, minor), gib = GPUS[gpu]
+    props = types.SimpleNamespace(name=name, major=major, minor=minor, total_memory=gib * 2**30)
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device=None: props)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (gib * 2**29, gib * 2**30))
+    # is_bf16_supported's emulation check: a bf16 tensor can be created on a T4 or a V100, so it answers True there
+    monkeypatch.setattr(torch.cuda, "_check_bf16_tensor_supported", lambda device: True)
+
+
+def test_autocast_dtype_off_cuda_is_fp32(monkeypatch):
     monkeypatch.delenv("COURSE_PRECISION", raising=False)  # CI's second run sets it; this tests the device's choice
     assert dev.autocast_dtype(torch.device("cpu")) is None
     assert dev.autocast_dtype(torch.device("mps")) is None
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert dev.precision_reason(torch.device("cpu")).startswith("float32 (no autocast): ")
+
+
+@pytest.mark.parametrize("gpu", list(GPUS))
+def test_precision_by_compute_capability(monkeypatch, gpu):
+    monkeypatch.delenv("COURSE_PRECISION", raising=False)
+    _fake_gpu(monkeypatch, gpu)
+    cuda = torch.device("cuda")
+    assert torch.cuda.get_device_capability(cuda) == GPUS[gpu][1]  # torch's own function reads the faked properties
+    assert torch.cuda.is_bf16_supported()  # the trap: True on every one of them, emulated below 8.0
+    assert torch.cuda.is_bf16_supported(including_emulation=False) is (GPUS[gpu][1] >= (8, 0))
+    assert dev.autocast_dtype(cuda) is EXPECTED[gpu]
+    reason = dev.precision_reason(cuda)
+    assert reason.startswith(dev.precision_name(EXPECTED[gpu]) + ": " + GPUS[gpu][0])
+    assert f"compute capability {GPUS[gpu][1][0]}.{GPUS[gpu][1][1]}" in reason
+    assert ("GradScaler" in reason) is (EXPECTED[gpu] is torch.float16)
+
+
+def test_rocm_gets_bf16(monkeypatch):
+    monkeypatch.delenv("COURSE_PRECISION", raising=False)
+    _fake_gpu(monkeypatch, "V100")
+    monkeypatch.setattr(torch.version, "hip", "6.2.41133")  # ROCm builds report HIP here; capability means little
     assert dev.autocast_dtype(torch.device("cuda")) is torch.bfloat16
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert dev.autocast_dtype(torch.device("cuda")) is torch.float16
+    assert "ROCm" in dev.precision_reason(torch.device("cuda"))
+
+
+@pytest.mark.parametrize("forced, dtype", [("fp16", torch.float16), ("bf16", torch.bfloat16), ("fp32", None)])
+def test_course_precision_overrides_the_gpu(monkeypatch, forced, dtype):
+    _fake_gpu(monkeypatch, "T4")
+    monkeypatch.setenv("COURSE_PRECISION", forced)
+    assert dev.autocast_dtype(torch.device("cuda")) is dtype
+    expected = f"{dev.precision_name(dtype)}: set by COURSE_PRECISION={forced}"
+    assert dev.precision_reason(torch.device("cuda")) == expected
+
+
+def test_precision_names():
+    assert dev.precision_name(torch.float16) == "float16 autocast + GradScaler"
+    assert dev.precision_name(torch.bfloat16) == "bfloat16 autocast"
+    assert dev.precision_name(None) == "float32 (no autocast)"
 
 
 @pytest.mark.parametrize("dtype, expected", [(torch.float16, True), (torch.bfloat16, False), (None, False)])
@@ -57,9 +128,40 @@ def test_seed_everything_repeats_all_generators():
     assert a[0] != c[0] and not torch.equal(a[2], c[2])
 
 
-def test_environment_report_names_versions_and_device():
+def test_seed_everything_leaves_the_environment_and_global_flags_alone(monkeypatch):
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    before = torch.are_deterministic_algorithms_enabled()
+    dev.seed_everything(5)
+    assert "PYTHONHASHSEED" not in os.environ  # it could not affect this process anyway
+    assert torch.are_deterministic_algorithms_enabled() is before
+
+
+def test_seed_everything_deterministic_algorithms_sets_global_flags(monkeypatch):
+    flags = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    try:
+        dev.seed_everything(5, deterministic_algorithms=True)
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.benchmark is False
+    finally:
+        torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
+
+
+def test_environment_report_names_versions_and_device(monkeypatch):
+    monkeypatch.delenv("COURSE_PRECISION", raising=False)
+    _no_accelerators(monkeypatch)
     report = dev.environment_report()
-    assert f"torch        {torch.__version__}" in report
-    device = dev.get_device(verbose=False)
-    assert f"device       {dev.describe_device(device)}\n" in report
-    assert f"precision    {dev.autocast_dtype(device) or 'float32 (no autocast)'}" in report
+    assert f"torch        {torch.__version__.split('+')[0]}" in report  # 2.6.0+cu124's metadata says 2.6.0
+    assert f"device       {dev.describe_device(torch.device('cpu'))}\n" in report
+    assert f"precision    {dev.precision_reason(torch.device('cpu'))}" in report
+
+
+def test_environment_report_on_a_t4_says_float16_and_why(monkeypatch):
+    monkeypatch.delenv("COURSE_PRECISION", raising=False)
+    _fake_gpu(monkeypatch, "T4")
+    report = dev.environment_report()
+    assert "device       cuda (Tesla T4, 15 GiB)\n" in report
+    assert (
+        "precision    float16 autocast + GradScaler: Tesla T4 (compute capability 7.5) has float16 tensor cores "
+        "but no bfloat16 in hardware"
+    ) in report
+    assert "gpu memory   7.5 GiB free of 15.0 GiB" in report

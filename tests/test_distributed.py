@@ -23,6 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from helpers import distributed
+from helpers.errors import CourseError
 from helpers.train import History, evaluate, fit
 
 N, B = 192, 16  # 192 examples: 6 steps per epoch of 2 x 16 (or 1 x 32)
@@ -43,8 +44,9 @@ def dataset() -> TensorDataset:
 def new_model(seed: int, batch_norm: bool) -> nn.Module:
     torch.manual_seed(seed)
     norm = [nn.BatchNorm2d(8)] if batch_norm else []
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), *norm, nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-                         nn.Linear(32, 4))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), *norm, nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 4)
+    )
 
 
 def loader(batch_size: int, world: int, rank: int, shuffle: bool = True) -> DataLoader:
@@ -53,16 +55,31 @@ def loader(batch_size: int, world: int, rank: int, shuffle: bool = True) -> Data
     return DataLoader(dataset(), batch_size=batch_size, sampler=sampler)
 
 
-def run(batch_size: int, epochs: int, *, seed: int = 0, batch_norm: bool = False, checkpoint: str | None = None,
-        progress: bool = False) -> tuple[nn.Module, History, dict]:
+def run(
+    batch_size: int,
+    epochs: int,
+    *,
+    seed: int = 0,
+    batch_norm: bool = False,
+    checkpoint: str | None = None,
+    progress: bool = False,
+) -> tuple[nn.Module, History, dict]:
     """Train with helpers.fit in this process, or in each process of a torchrun launch (DDP-wrapped)."""
     model = new_model(seed, batch_norm)
     net = DistributedDataParallel(model) if distributed.is_distributed() else model
     optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)  # momentum: state that resuming restores
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 / (1 + 0.05 * step))
     world, rank = distributed.world_size(), distributed.rank()
-    history = fit(net, loader(batch_size, world, rank), epochs=epochs, optimizer=optimizer, scheduler=scheduler,
-                  checkpoint=checkpoint, log_every=4, progress=progress)
+    history = fit(
+        net,
+        loader(batch_size, world, rank),
+        epochs=epochs,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        checkpoint=checkpoint,
+        log_every=4,
+        progress=progress,
+    )
     return model, history, evaluate(net, loader(batch_size, world, rank, shuffle=False))
 
 
@@ -72,13 +89,14 @@ def worker(mode: str, out: str, tmp: str) -> None:
     results = {}
     if mode == "equivalence":
         results["ddp"] = run(B, epochs=2, progress=True)
-    elif mode == "stop":   # an uninterrupted 3-epoch run, then a run that stops after epoch 2
+    elif mode == "stop":  # an uninterrupted 3-epoch run, then a run that stops after epoch 2
         results["straight"] = run(B, epochs=3, batch_norm=True)
         run(B, epochs=2, batch_norm=True, checkpoint=f"{tmp}/run.pt")
     elif mode == "resume":  # a new launch: other initial weights, restored from the checkpoint
         results["resumed"] = run(B, epochs=3, seed=99, batch_norm=True, checkpoint=f"{tmp}/run.pt", progress=True)
-    torch.save({k: (m.state_dict(), h.to_dict(), e) for k, (m, h, e) in results.items()},
-               f"{out}.rank{distributed.rank()}.pt")
+    torch.save(
+        {k: (m.state_dict(), h.to_dict(), e) for k, (m, h, e) in results.items()}, f"{out}.rank{distributed.rank()}.pt"
+    )
     distributed.teardown()
 
 
@@ -87,8 +105,23 @@ def torchrun(tmp_path: Path, mode: str) -> tuple[str, list[dict]]:
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     env.update(OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     out = str(tmp_path / mode)
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           __file__, mode, out, str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            __file__,
+            mode,
+            out,
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout, [torch.load(f"{out}.rank{r}.pt", weights_only=False) for r in range(2)]
 
@@ -108,14 +141,15 @@ def test_two_processes_with_batch_b_equal_one_process_with_batch_2b(tmp_path):
     single, history, metrics = run(2 * B, epochs=2)
     assert_same_weights(w0, single.state_dict(), atol=ATOL, rtol=RTOL)
     assert_same_weights(w0, w1, atol=0, rtol=0)  # DDP keeps the copies identical, bit for bit
-    small, _, _ = run(B, epochs=2)                 # what a wrong effective batch gives: far outside the tolerance
+    small, _, _ = run(B, epochs=2)  # what a wrong effective batch gives: far outside the tolerance
     assert distance(w0, small.state_dict()) > 1000 * ATOL
     assert distance(w0, new_model(0, False).state_dict()) > 1000 * ATOL  # and it did train
     # the History is over all processes: the same as one process's, and the same on both ranks
     timing = ("time_s", "samples_per_s")  # each process's own clock
     assert h0["steps"] == h1["steps"]
-    assert [{k: v for k, v in e.items() if k not in timing} for e in h0["epochs"]] == \
-        [{k: v for k, v in e.items() if k not in timing} for e in h1["epochs"]]
+    assert [{k: v for k, v in e.items() if k not in timing} for e in h0["epochs"]] == [
+        {k: v for k, v in e.items() if k not in timing} for e in h1["epochs"]
+    ]
     for mine, theirs in zip(History.from_dict(h0).epochs, history.epochs):
         assert abs(mine["train_loss"] - theirs["train_loss"]) < 1e-5
         assert mine["train_accuracy"] == theirs["train_accuracy"]
@@ -161,10 +195,22 @@ def test_fit_sets_the_sampler_epoch_every_epoch_and_after_a_resume(tmp_path):
     sampler = RecordingSampler(N)
     data = DataLoader(dataset(), batch_size=32, sampler=sampler)
     model = new_model(0, False)
-    fit(model, data, epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), checkpoint=tmp_path / "c.pt",
-        progress=False)
-    fit(model, data, epochs=3, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), checkpoint=tmp_path / "c.pt",
-        progress=False)
+    fit(
+        model,
+        data,
+        epochs=2,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        checkpoint=tmp_path / "c.pt",
+        progress=False,
+    )
+    fit(
+        model,
+        data,
+        epochs=3,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        checkpoint=tmp_path / "c.pt",
+        progress=False,
+    )
     assert sampler.epochs == [0, 1, 2]
 
 
@@ -178,12 +224,12 @@ def test_half_a_launch_environment_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("RANK", "0")
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.delenv("LOCAL_RANK", raising=False)
-    with pytest.raises(distributed.LaunchError, match="torchrun"):
+    with pytest.raises(CourseError, match="torchrun"):
         distributed.setup()
 
 
-
 # ---- exercises.nb05: the checks accept the notebook's solutions and reject typical mistakes ----------------
+
 
 def solutions_of_05() -> dict:
     """The exercise functions of solutions/05_distributed.ipynb, executed from its cells."""
@@ -236,6 +282,7 @@ def test_the_checks_of_05_reject_typical_mistakes(monkeypatch, capsys):
     assert not nb05.check_shard(None)
     out = capsys.readouterr().out
     assert out.count("❌") >= 4 and "⏳" in out and "🎉" not in out
+
 
 if __name__ == "__main__":
     worker(*sys.argv[1:4])

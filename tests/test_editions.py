@@ -33,8 +33,11 @@ def small_notebook():
         code("print('lesson')", cell_id="lesson"),
         nbformat.v4.new_markdown_cell("## Exercises\n\n### Exercise 1"),
         code("answer = None\n### BEGIN SOLUTION\nanswer = 42\nprint(answer)\n### END SOLUTION", cell_id="ex1"),
-        code("def f(x):\n    y = None\n    ### BEGIN SOLUTION\n    y = 2 * x\n    ### END SOLUTION\n    return y",
-             outputs=False, cell_id="ex2"),
+        code(
+            "def f(x):\n    y = None\n    ### BEGIN SOLUTION\n    y = 2 * x\n    ### END SOLUTION\n    return y",
+            outputs=False,
+            cell_id="ex2",
+        ),
         code("check(answer)", tags=["check"], cell_id="chk"),
         nbformat.v4.new_markdown_cell("The answer is 42 because ..."),
         nbformat.v4.new_markdown_cell("## Further reading\n\n- a paper"),
@@ -80,11 +83,14 @@ def test_execution_metadata_and_widget_state_stripped():
 def test_progress_bar_first_frames_are_dropped_and_everything_else_kept():
     nb = small_notebook()
     bar = lambda text: nbformat.v4.new_output(  # noqa: E731  what a tqdm widget leaves once its state is gone
-        "display_data", data={"text/plain": text, "application/vnd.jupyter.widget-view+json": {"model_id": "x"}})
-    nb.cells[1].outputs = [bar("epoch 1/3:   0%|          | 0/79 [00:00<?, ?it/s]"),
-                           bar("Generating train split: 0 examples [00:00, ? examples/s]"),
-                           nbformat.v4.new_output("stream", name="stdout", text="epoch 1/3 | train_loss 1.2\n"),
-                           nbformat.v4.new_output("display_data", data={"text/plain": "VBox(children=(Text(),))"})]
+        "display_data", data={"text/plain": text, "application/vnd.jupyter.widget-view+json": {"model_id": "x"}}
+    )
+    nb.cells[1].outputs = [
+        bar("epoch 1/3:   0%|          | 0/79 [00:00<?, ?it/s]"),
+        bar("Generating train split: 0 examples [00:00, ? examples/s]"),
+        nbformat.v4.new_output("stream", name="stdout", text="epoch 1/3 | train_loss 1.2\n"),
+        nbformat.v4.new_output("display_data", data={"text/plain": "VBox(children=(Text(),))"}),
+    ]
     out = editions.clean(nb)
     assert [o.output_type for o in out.cells[1].outputs] == ["stream", "display_data"]
     assert out.cells[1].outputs[1].data == {"text/plain": "VBox(children=(Text(),))"}
@@ -108,11 +114,14 @@ def test_build_is_deterministic_and_idempotent():
     assert editions.render(rebuilt) == first, "building a student edition again must not change it"
 
 
-@pytest.mark.parametrize("source, message", [
-    ("### BEGIN SOLUTION\nx = 1", "never closed"),
-    ("x = 1\n### END SOLUTION", "without a"),
-    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "inside another"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("### BEGIN SOLUTION\nx = 1", "never closed"),
+        ("x = 1\n### END SOLUTION", "without a"),
+        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "inside another"),
+    ],
+)
 def test_unmatched_markers_raise_a_clear_error(source, message):
     nb = small_notebook()
     nb.cells[3].source = source

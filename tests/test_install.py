@@ -44,8 +44,19 @@ def installed(tmp_path_factory) -> Path:
         shutil.copy(ROOT / name, src / name)
     for package in packages:
         shutil.copytree(ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
-    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-        "-w", tmp / "wheel", src)
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "-w",
+        tmp / "wheel",
+        src,
+    )
     venv = tmp / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", venv)
     python = venv / "bin" / "python"
@@ -53,8 +64,18 @@ def installed(tmp_path_factory) -> Path:
     # torch, transformers, ... from this interpreter; a path in a .pth file does not run that folder's own
     # .pth files, so this environment's editable install of the course stays out
     (target / "course_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    run(sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index",
-        *sorted((tmp / "wheel").glob("*.whl")))
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        python,
+        "install",
+        "-q",
+        "--no-deps",
+        "--no-index",
+        *sorted((tmp / "wheel").glob("*.whl")),
+    )
     return python
 
 

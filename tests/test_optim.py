@@ -31,7 +31,10 @@ def test_fused_adamw_steps_like_the_default_one():
     torch.manual_seed(0)
     nets = [TinyNet(), TinyNet()]
     nets[1].load_state_dict(nets[0].state_dict())
-    opts = [optim.make_adamw(nets[0], lr=1e-2, weight_decay=0.1, fused=False), optim.make_adamw(nets[1], lr=1e-2, weight_decay=0.1)]
+    opts = [
+        optim.make_adamw(nets[0], lr=1e-2, weight_decay=0.1, fused=False),
+        optim.make_adamw(nets[1], lr=1e-2, weight_decay=0.1),
+    ]
     assert not opts[0].defaults["fused"] and opts[1].defaults["fused"]
     start = nets[0].lin.weight.detach().clone()
     x = torch.randint(0, 10, (8, 3))

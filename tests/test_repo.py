@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = sorted((ROOT / "solutions").glob("*.ipynb"))   # sources = solutions editions (scripts/editions.py)
+SOURCES = sorted((ROOT / "solutions").glob("*.ipynb"))  # sources = solutions editions (scripts/editions.py)
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 ALL = NOTEBOOKS + SOURCES
 IDS = [f"{p.parent.name}/{p.name}" for p in ALL]
-LESSONS = [p for p in NOTEBOOKS if p.name[:2].isdigit() and p.name[:2] != "00"]   # 00 is a setup check
+LESSONS = [p for p in NOTEBOOKS if p.name[:2].isdigit() and p.name[:2] != "00"]  # 00 is a setup check
 
 
 def test_there_are_notebooks():
@@ -32,8 +32,9 @@ def test_notebook_conventions(path):
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert "sys.path" not in code, "import helpers as an installed package, never via sys.path"
     first = sources[0]
-    assert nb["cells"][0]["cell_type"] == "markdown" and all(p in first for p in ("smoke", "cpu", "gpu")), \
+    assert nb["cells"][0]["cell_type"] == "markdown" and all(p in first for p in ("smoke", "cpu", "gpu")), (
         "the first cell gives a time estimate per profile"
+    )
     outputs = json.dumps([c.get("outputs", []) for c in nb["cells"] if c["cell_type"] == "code"])
     assert not re.search(r"/(work|tmp|root|home)/", outputs), "machine paths in stored outputs"
     assert '"output_type": "error"' not in outputs, "a stored error output"
@@ -45,16 +46,24 @@ def test_clean_stored_outputs(path):
     assert path.stat().st_size < 1_000_000, f"{path.stat().st_size / 1e6:.2f} MB: shrink its figures (dpi <= 80)"
     nb = json.loads(path.read_text())
     assert "widgets" not in nb["metadata"], "saved widget state in the notebook metadata"
-    assert not [c.get("id") for c in nb["cells"] if "execution" in c.get("metadata", {})], \
+    assert not [c.get("id") for c in nb["cells"] if "execution" in c.get("metadata", {})], (
         "per-cell execution metadata (timestamps): strip it (scripts/editions.py clean)"
+    )
     kernel = nb["metadata"].get("kernelspec", {})
     assert (kernel.get("name"), kernel.get("display_name")) == ("python3", "Python 3 (ipykernel)")
     outputs = json.dumps([c.get("outputs", []) for c in nb["cells"] if c["cell_type"] == "code"])
     assert "application/vnd.jupyter.widget-view+json" not in outputs, "widget views in stored outputs"
-    bars = [text for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
-            for text in ["".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))]
-            if re.search(r"(^|[\r\n])[^\r\n]*( 0%\||: 0 examples \[)", text)]
-    assert not bars, f"a progress bar's first frame in stored outputs (scripts/editions.py clean drops them): {bars[0][:80]!r}"
+    bars = [
+        text
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        for o in c.get("outputs", [])
+        for text in ["".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))]
+        if re.search(r"(^|[\r\n])[^\r\n]*( 0%\||: 0 examples \[)", text)
+    ]
+    assert not bars, (
+        f"a progress bar's first frame in stored outputs (scripts/editions.py clean drops them): {bars[0][:80]!r}"
+    )
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=[p.name for p in SOURCES])
@@ -76,8 +85,9 @@ def test_course_map_next_link_and_further_reading(path):
     text = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
     top, end = "\n".join(text[:3]), "\n".join(text[-3:])
     assert "**Course map**" in top, "no course map near the top"
-    assert all((ROOT / "notebooks" / link).exists() for link in re.findall(r"\]\((\d\d_\w+\.ipynb)\)", top)), \
+    assert all((ROOT / "notebooks" / link).exists() for link in re.findall(r"\]\((\d\d_\w+\.ipynb)\)", top)), (
         "a course-map link points at no notebook"
+    )
     if path != NOTEBOOKS[-1]:
         assert re.search(r"\*\*Next:\*\* \[[^\]]+\]\(\d\d_\w+\.ipynb\)", end), "no Next link at the end"
     assert "**Further reading**" in end, "no Further reading at the end"

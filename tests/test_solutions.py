@@ -23,8 +23,9 @@ TIMEOUT_S = 600  # per cell; a tiny run of a whole notebook takes seconds to a m
 
 
 def tiny_functions() -> set[str]:
-    """Names of helpers.profiles functions that apply COURSE_TINY to a config (empty until it exists)."""
+    """Names of helpers.profiles functions that apply COURSE_TINY to a config."""
     from helpers import profiles
+
     names = set()
     for name, fn in inspect.getmembers(profiles, inspect.isfunction):
         if name.startswith("_") or name == "tiny" or fn.__module__ != profiles.__name__:
@@ -55,22 +56,34 @@ def test_there_are_solutions():
     assert SOURCES, "solutions/ holds no notebook"
 
 
+def test_a_config_cell_without_the_tiny_mechanism_is_caught():
+    """The guard above must fail a notebook that forgets settings(), not let it pass vacuously."""
+    with_settings = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("cfg = helpers.profiles.settings(CONFIG, sizes=('n',))")]
+    )
+    without = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("cfg = CONFIG[helpers.get_profile()]")])
+    assert "settings" in tiny_functions()
+    assert uses_tiny_sizes(with_settings) and not uses_tiny_sizes(without)
+
+
 @pytest.mark.parametrize("path", SOURCES, ids=[p.name for p in SOURCES])
 def test_solutions_run_with_strict_checks(path, workdir, monkeypatch):
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    if not uses_tiny_sizes(nb):
-        pytest.skip(f"{path.name}: its config cell does not use helpers.profiles' COURSE_TINY mechanism "
-                    f"(functions: {sorted(tiny_functions()) or 'none yet'}), so the gpu profile would run at "
-                    "full size; convert the config cell first")
+    assert uses_tiny_sizes(nb), (
+        f"{path.name}: its config cell does not call helpers.profiles' COURSE_TINY mechanism "
+        f"({', '.join(sorted(tiny_functions()))}), so its gpu profile would run at full size here: "
+        "give it a config cell with helpers.profiles.settings(CONFIG, sizes=...)"
+    )
     for key, value in ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("MPLBACKEND", "agg")
     if "COURSE_DATA_DIR" not in os.environ and (ROOT.parent / "shared" / "data").exists():
         monkeypatch.setenv("COURSE_DATA_DIR", str(ROOT.parent / "shared" / "data"))
-    client = NotebookClient(nb, timeout=TIMEOUT_S, kernel_name="python3",
-                            resources={"metadata": {"path": str(workdir / "solutions")}})
+    client = NotebookClient(
+        nb, timeout=TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(workdir / "solutions")}}
+    )
     repo_runs = {p: p.stat().st_mtime_ns for p in (ROOT / "runs" / "gpu-tiny").rglob("*")}  # what this mode writes
     client.execute()  # raises CellExecutionError (with the failing cell and traceback) on any error
     assert repo_runs == {p: p.stat().st_mtime_ns for p in (ROOT / "runs" / "gpu-tiny").rglob("*")}, "wrote into runs/"

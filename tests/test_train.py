@@ -18,7 +18,7 @@ def separable(n=256, seed=0):
 
 
 def batches(x, y, size=32):
-    return [(x[i:i + size], y[i:i + size]) for i in range(0, len(x), size)]
+    return [(x[i : i + size], y[i : i + size]) for i in range(0, len(x), size)]
 
 
 def new_model(seed=0):
@@ -34,7 +34,9 @@ def test_loss_falls_and_accuracy_rises_on_a_separable_task():
     x, y = separable()
     model = new_model()
     before = evaluate(model, batches(x, y))
-    history = fit(model, batches(x, y), epochs=5, optimizer=sgd(model), val_data=batches(*separable(seed=1)), progress=False)
+    history = fit(
+        model, batches(x, y), epochs=5, optimizer=sgd(model), val_data=batches(*separable(seed=1)), progress=False
+    )
     assert len(history) == 5
     assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
     assert before["accuracy"] < 0.7 and history["val_accuracy"][-1] > 0.95
@@ -56,8 +58,14 @@ def test_regression_reports_no_accuracy():
     x = torch.linspace(-1, 1, 64)[:, None]
     y = 3 * x - 1
     model = nn.Linear(1, 1)
-    history = fit(model, batches(x, y, 16), epochs=30, optimizer=torch.optim.SGD(model.parameters(), lr=0.3),
-                  loss_fn=nn.MSELoss(), progress=False)
+    history = fit(
+        model,
+        batches(x, y, 16),
+        epochs=30,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.3),
+        loss_fn=nn.MSELoss(),
+        progress=False,
+    )
     assert "train_accuracy" not in history.epochs[0]
     assert history["train_loss"][-1] < 1e-3
     assert model.weight.item() == pytest.approx(3, abs=0.05)
@@ -78,8 +86,10 @@ def test_dict_batches_like_hugging_face():
     torch.manual_seed(0)
     ids = torch.randint(0, 10, (64, 5))
     labels = (ids < 5).sum(1).gt(2).long()
-    data = [{"input_ids": ids[i:i + 16], "attention_mask": torch.ones(16, 5), "labels": labels[i:i + 16]}
-            for i in range(0, 64, 16)]
+    data = [
+        {"input_ids": ids[i : i + 16], "attention_mask": torch.ones(16, 5), "labels": labels[i : i + 16]}
+        for i in range(0, 64, 16)
+    ]
     model = TinyHF()
     history = fit(model, data, epochs=20, optimizer=torch.optim.Adam(model.parameters(), lr=0.1), progress=False)
     assert history["train_accuracy"][-1] > 0.9
@@ -98,7 +108,9 @@ def test_bf16_autocast_path_trains():
         dtypes.append(logits.dtype)
         return logits
 
-    history = fit(model, batches(x, y), epochs=3, optimizer=sgd(model), dtype=torch.bfloat16, forward=forward, progress=False)
+    history = fit(
+        model, batches(x, y), epochs=3, optimizer=sgd(model), dtype=torch.bfloat16, forward=forward, progress=False
+    )
     assert history["train_accuracy"][-1] > 0.9
     assert dtypes and set(dtypes) == {torch.bfloat16}, "fit must run the forward pass under bfloat16 autocast"
 
@@ -148,8 +160,17 @@ def test_keyboard_interrupt_keeps_model_and_history(capsys):
 
 
 def test_epoch_line_is_readable():
-    line = format_record({"epoch": 2, "train_loss": 0.123456, "lr": 0.001, "time_s": 3.21, "samples_per_s": 38820.4,
-                          "val_accuracy": 0.9}, epochs=5)
+    line = format_record(
+        {
+            "epoch": 2,
+            "train_loss": 0.123456,
+            "lr": 0.001,
+            "time_s": 3.21,
+            "samples_per_s": 38820.4,
+            "val_accuracy": 0.9,
+        },
+        epochs=5,
+    )
     assert line == "epoch 2/5 | train_loss 0.1235 | lr 1.00e-03 | 3.2 s | 38,820 samples/s | val_accuracy 0.9000"
 
 

@@ -63,8 +63,11 @@ def static_widget(view: dict[str, Any], state: dict[str, Any], text: str = "") -
     model = state.get(view.get("model_id", ""), {})
     if not model and (match := TQDM_TEXT.match(text)):  # a tqdm bar whose final state was not stored
         desc = match["desc"].strip() or "progress"
-        return (f'<div class="course-progress"><span>{html.escape(desc)}</span>'
-                "<em>(a progress bar while the notebook runs)</em></div>", desc)
+        return (
+            f'<div class="course-progress"><span>{html.escape(desc)}</span>'
+            "<em>(a progress bar while the notebook runs)</em></div>",
+            desc,
+        )
     children = [state.get(c.removeprefix("IPY_MODEL_"), {}) for c in model.get("state", {}).get("children", [])]
     bars = [c for c in children if c.get("model_name") in ("FloatProgressModel", "IntProgressModel")]
     if model.get("model_name") == "HBoxModel" and len(bars) == 1:
@@ -73,11 +76,15 @@ def static_widget(view: dict[str, Any], state: dict[str, Any], text: str = "") -
         left, right = (_plain(p or "") for p in (parts[0], parts[-1]))
         style = bar.get("bar_style") or "info"
         progress = f'<progress value="{bar.get("value", 0)}" max="{bar.get("max", 1)}"></progress>'
-        markup = (f'<div class="course-progress course-progress-{html.escape(style)}">'
-                  f"<span>{html.escape(left)}</span>{progress}<span>{html.escape(right)}</span></div>")
+        markup = (
+            f'<div class="course-progress course-progress-{html.escape(style)}">'
+            f"<span>{html.escape(left)}</span>{progress}<span>{html.escape(right)}</span></div>"
+        )
         return markup, f"{left} {right}".strip()
-    note = ("An interactive widget is here. Run the notebook to use it: "
-            "Open in Colab (the badge at the top of the page), or locally with make lab.")
+    note = (
+        "An interactive widget is here. Run the notebook to use it: "
+        "Open in Colab (the badge at the top of the page), or locally with make lab."
+    )
     return f'<p class="course-widget-note">{note}</p>', note
 
 
@@ -91,7 +98,9 @@ def render_widgets(source: str) -> str:
             data = out.get("data", {})
             if WIDGET_VIEW in data:
                 plain = data.get("text/plain", "")
-                markup, text = static_widget(data[WIDGET_VIEW], state, "".join(plain) if isinstance(plain, list) else plain)
+                markup, text = static_widget(
+                    data[WIDGET_VIEW], state, "".join(plain) if isinstance(plain, list) else plain
+                )
                 out["data"] = {"text/html": markup, "text/plain": text}
                 changed = True
     return nbformat.writes(nb) if changed else source
@@ -114,9 +123,11 @@ def write_index(app: Sphinx, exc: Exception | None) -> None:
     """index.html, so that the site's address opens the home page (README.html), as Jupyter Book does."""
     if exc is None and app.builder.format == "html" and app.config.root_doc != "index":
         target = f"{app.config.root_doc}.html"
-        page = (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{app.config.project}</title>'
-                f'<meta http-equiv="refresh" content="0; url={target}"></head>'
-                f'<body><a href="{target}">{app.config.project}</a></body></html>\n')
+        page = (
+            f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{app.config.project}</title>'
+            f'<meta http-equiv="refresh" content="0; url={target}"></head>'
+            f'<body><a href="{target}">{app.config.project}</a></body></html>\n'
+        )
         (Path(app.outdir) / "index.html").write_text(page)
 
 

