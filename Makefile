@@ -34,6 +34,18 @@ lab: setup
 test: setup
 	COURSE_PROFILE=smoke $(BIN)/python -m pytest $(TESTS)
 
+# The notebooks' interactives (cells tagged `interactive`) in JupyterLab in headless Chromium, offline (issue 23:
+# tests/test_browser.py, harness scripts/lab_browser.py). Needs the system's Chromium (apt-get install -y chromium)
+# and the `docs` extra (Playwright, installed here); `make test` runs it too where both exist and skips it, saying why,
+# where not. Pass COURSE_DATA_DIR=... as for `make test`.
+.PHONY: test-browser
+test-browser: $(VENV)/.docs-installed
+	COURSE_PROFILE=smoke $(BIN)/python -m pytest -m browser -v -rs tests/test_browser.py
+
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install -q -e ".[docs]"
+	touch $@
+
 # ruff check + ruff format --check over the Python files, as configured in pyproject.toml (lines <= 120); CI runs it.
 # `make format` rewrites the files the way the check wants them.
 .PHONY: lint format
@@ -103,7 +115,8 @@ $(VENV)/.site-installed: $(VENV)/.installed pyproject.toml
 CALL ?= 1
 gpu-bundle: setup
 	$(BIN)/python scripts/gpu_proof.py bundle
-gpu-proof-dry: setup
+gpu-proof-dry: setup  # accelerate (the `bench` extra) for the Trainer's side of the IMDB benchmark
+	$(BIN)/python -c "import accelerate" 2>/dev/null || $(BIN)/python -m pip install -q "accelerate>=1.0"
 	$(BIN)/python scripts/gpu_proof.py dry
 gpu-proof:
 	python3 scripts/gpu_proof.py run --call $(CALL)

@@ -33,14 +33,22 @@ import torch
 from helpers import cifar
 
 ROOT = Path(__file__).resolve().parent.parent
-GOAL = {"tta_accuracy": 0.906, "time_per_run_s": 4.5,
-        "reference": "airbench94 (no compile) on one H100 with the shared JPEG CIFAR-10: 90.6% with TTA, ~2.2 s per run"}
+GOAL = {
+    "tta_accuracy": 0.906,
+    "time_per_run_s": 4.5,
+    "reference": "airbench94 (no compile) on one H100 with the shared JPEG CIFAR-10: 90.6% with TTA, ~2.2 s per run",
+}
 
 
 def stats(values: list[float]) -> dict[str, float | list[float]]:
     """Mean, standard deviation, min and max, and the values themselves."""
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "min": min(values), "max": max(values), "per_run": values}
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+        "per_run": values,
+    }
 
 
 def slug(text: str) -> str:
@@ -51,14 +59,20 @@ def slug(text: str) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, help="timed runs (seeds 0..runs-1) after one warm-up run (default 5; 2 with --smoke)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the network (compile time reported separately)")
+    parser.add_argument(
+        "--runs", type=int, help="timed runs (seeds 0..runs-1) after one warm-up run (default 5; 2 with --smoke)"
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the network (compile time reported separately)"
+    )
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
     parser.add_argument("--tta-level", type=int, choices=(0, 1, 2), help="override the recipe's TTA level")
     parser.add_argument("--data-dir", help="folder holding cifar10/{train,test}.parquet (default: $COURSE_DATA_DIR)")
     parser.add_argument("--out", help="JSON file to write (default: benchmarks/results/cifar10_speed_<hardware>.json)")
-    parser.add_argument("--smoke", action="store_true", help="tiny CPU run (2,000 images, narrow net) to test the script")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny CPU run (2,000 images, narrow net) to test the script"
+    )
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
     return parser.parse_args(argv)
 
@@ -69,15 +83,20 @@ def main(argv: list[str] | None = None) -> dict:
     args.runs = args.runs or (2 if args.smoke else 5)
     device = torch.device("cuda" if torch.cuda.is_available() and not (args.cpu or args.smoke) else "cpu")
     if device.type != "cuda" and not args.smoke:
-        print("No GPU: this benchmark is meant for one. Running anyway (use --smoke for a quick check).", file=sys.stderr)
+        print(
+            "No GPU: this benchmark is meant for one. Running anyway (use --smoke for a quick check).", file=sys.stderr
+        )
 
     recipe = cifar.Recipe(compile=args.compile)
     sizes: dict[str, int | None] = {"train_size": None, "test_size": None}
     if args.smoke:
         recipe = cifar.Recipe(widths=(16, 32, 32), epochs=2, batch_size=128, compile=args.compile, whiten_images=500)
         sizes = {"train_size": 2000, "test_size": 1000}
-    overrides = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
-                                   "tta_level": args.tta_level}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {"epochs": args.epochs, "batch_size": args.batch_size, "tta_level": args.tta_level}.items()
+        if v is not None
+    }
     recipe = replace(recipe, **overrides)
 
     t0 = time.perf_counter()
@@ -87,8 +106,17 @@ def main(argv: list[str] | None = None) -> dict:
     mean, std = cifar.channel_stats(data["x_train"])
 
     def one_run(seed: int):
-        return cifar.train(recipe, (data["x_train"], data["y_train"]), (data["x_test"], data["y_test"]), device,
-                           seed=seed, mean=mean, std=std, progress=False, log_every=10**9)
+        return cifar.train(
+            recipe,
+            (data["x_train"], data["y_train"]),
+            (data["x_test"], data["y_test"]),
+            device,
+            seed=seed,
+            mean=mean,
+            std=std,
+            progress=False,
+            log_every=10**9,
+        )
 
     warm_start = time.perf_counter()
     warm = one_run(seed=10_000)
@@ -98,12 +126,19 @@ def main(argv: list[str] | None = None) -> dict:
         start = time.perf_counter()
         run = one_run(seed)
         runs.append((run, time.perf_counter() - start))
-        print(f"run {seed}: accuracy {run.accuracy:.4f}, with TTA {run.tta_accuracy:.4f}, "
-              f"train {run.train_time_s:.2f} s, TTA eval {run.tta_eval_time_s:.2f} s", file=sys.stderr)
+        print(
+            f"run {seed}: accuracy {run.accuracy:.4f}, with TTA {run.tta_accuracy:.4f}, "
+            f"train {run.train_time_s:.2f} s, TTA eval {run.tta_eval_time_s:.2f} s",
+            file=sys.stderr,
+        )
 
     per_run = [r.train_time_s + r.tta_eval_time_s for r, _ in runs]
     steady_wall = statistics.fmean(w for _, w in runs)
-    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})"
+    hardware = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu ({platform.processor() or platform.machine()})"
+    )
     tta = stats([r.tta_accuracy for r, _ in runs])
     record = {
         "benchmark": "cifar10_speed",
@@ -116,9 +151,13 @@ def main(argv: list[str] | None = None) -> dict:
         "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
         "python": platform.python_version(),
         "date": datetime.date.today().isoformat(),
-        "data": {"name": "CIFAR-10, the course's shared copy (JPEG-compressed images, official split)",
-                 "train_images": len(data["y_train"]), "test_images": len(data["y_test"]),
-                 "reader": "helpers.data (pyarrow + Pillow)", "load_and_decode_s": round(load_s, 2)},
+        "data": {
+            "name": "CIFAR-10, the course's shared copy (JPEG-compressed images, official split)",
+            "train_images": len(data["y_train"]),
+            "test_images": len(data["y_test"]),
+            "reader": "helpers.data (pyarrow + Pillow)",
+            "load_and_decode_s": round(load_s, 2),
+        },
         "recipe": asdict(recipe),
         "runs": args.runs,
         "seeds": list(range(args.runs)),
@@ -131,8 +170,15 @@ def main(argv: list[str] | None = None) -> dict:
         # the warm-up run compiles; the timed runs reuse the compiled code, so the difference is the compile cost
         "compile_time_s": (warm_wall - steady_wall) if args.compile else None,
         "timing": "CUDA events around the device work (perf_counter on CPU); the warm-up run is excluded",
-        "goal": {**GOAL, "met": (not args.smoke and device.type == "cuda" and tta["mean"] >= GOAL["tta_accuracy"]
-                                 and statistics.fmean(per_run) <= GOAL["time_per_run_s"])},
+        "goal": {
+            **GOAL,
+            "met": (
+                not args.smoke
+                and device.type == "cuda"
+                and tta["mean"] >= GOAL["tta_accuracy"]
+                and statistics.fmean(per_run) <= GOAL["time_per_run_s"]
+            ),
+        },
     }
     if args.out:
         out = Path(args.out)

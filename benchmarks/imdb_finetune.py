@@ -39,10 +39,10 @@ from helpers.measure import Timer, binary_metrics
 from helpers.optim import make_adamw, warmup_steps_for
 from helpers.train import fit
 
-
 # ----------------------------------------------------------------------------------------------------------
 # Data and model
 # ----------------------------------------------------------------------------------------------------------
+
 
 def read_imdb(split: str) -> tuple[list[str], np.ndarray]:
     """Texts and labels of one IMDB split (helpers.data.read_split: the local Parquet files, with pyarrow)."""
@@ -72,6 +72,7 @@ def load_model(name: str, device: torch.device, seed: int) -> torch.nn.Module:
 # Measuring
 # ----------------------------------------------------------------------------------------------------------
 
+
 def reset_memory(device: torch.device) -> None:
     """Free what the last run left and restart the peak-memory counter."""
     gc.collect()
@@ -87,18 +88,25 @@ def peak_memory_gib(device: torch.device) -> float | None:
 
 def speed_record(n_samples: int, epochs: int, train_s: float, device: torch.device) -> dict[str, Any]:
     """The timing fields both runs report, in the same units."""
-    return {"train_seconds": round(train_s, 3), "samples_per_s": round(n_samples * epochs / train_s, 1),
-            "peak_memory_gib": peak_memory_gib(device)}
+    return {
+        "train_seconds": round(train_s, 3),
+        "samples_per_s": round(n_samples * epochs / train_s, 1),
+        "peak_memory_gib": peak_memory_gib(device),
+    }
 
 
-def evaluate_run(model: torch.nn.Module, test_batches: T.TokenBatches, labels: np.ndarray,
-                 device: torch.device) -> dict[str, float]:
+def evaluate_run(
+    model: torch.nn.Module, test_batches: T.TokenBatches, labels: np.ndarray, device: torch.device
+) -> dict[str, float]:
     """Test metrics with one evaluation code for both runs (length-sorted batches, the same autocast)."""
     with Timer(device) as timer:
         probs = T.predict_proba(model, test_batches)
     metrics = binary_metrics(labels, probs.argmax(-1))
-    return {"test_accuracy": round(metrics["accuracy"], 5), "test_f1": round(metrics["f1"], 5),
-            "eval_seconds": round(timer.seconds, 3)}
+    return {
+        "test_accuracy": round(metrics["accuracy"], 5),
+        "test_f1": round(metrics["f1"], 5),
+        "eval_seconds": round(timer.seconds, 3),
+    }
 
 
 def mask_check(model: torch.nn.Module, ids: list[list[int]], device: torch.device) -> float:
@@ -125,33 +133,60 @@ def warm_up(model: torch.nn.Module, device: torch.device, batch_size: int, max_l
     torch.cuda.synchronize(device)
 
 
-def run_ours(args: argparse.Namespace, model_name: str, device: torch.device, train_ids: list[list[int]],
-             y_train: np.ndarray, test_batches: T.TokenBatches, y_test: np.ndarray) -> dict[str, Any]:
+def run_ours(
+    args: argparse.Namespace,
+    model_name: str,
+    device: torch.device,
+    train_ids: list[list[int]],
+    y_train: np.ndarray,
+    test_batches: T.TokenBatches,
+    y_test: np.ndarray,
+) -> dict[str, Any]:
     """The course's loop: GPU-resident, length-grouped, per-batch padded data; fused AdamW; helpers.fit."""
     reset_memory(device)
     model = load_model(model_name, device, args.seed)
     seed_everything(args.seed)
     with Timer(device) as prepare:
-        batches = T.TokenBatches(train_ids, y_train, args.batch_size, shuffle=True, seed=args.seed, device=device,
-                                 pad_to_multiple_of=args.pad_multiple, mask=args.mask)
+        batches = T.TokenBatches(
+            train_ids,
+            y_train,
+            args.batch_size,
+            shuffle=True,
+            seed=args.seed,
+            device=device,
+            pad_to_multiple_of=args.pad_multiple,
+            mask=args.mask,
+        )
     from transformers import get_linear_schedule_with_warmup
 
     optimizer = make_adamw(model, args.lr, args.weight_decay)
     total = args.epochs * len(batches)
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps_for(total, args.warmup), total)
     with Timer(device) as training:
-        history = fit(model, batches, epochs=args.epochs, optimizer=optimizer, scheduler=scheduler,
-                      max_grad_norm=1.0, log_every=args.log_every, progress=args.progress)
+        history = fit(
+            model,
+            batches,
+            epochs=args.epochs,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            max_grad_norm=1.0,
+            log_every=args.log_every,
+            progress=args.progress,
+        )
     result = speed_record(len(y_train), args.epochs, training.seconds, device)
-    result.update({
-        "prepare_seconds": round(prepare.seconds, 3),
-        "steps": total,
-        "epochs": [{k: round(v, 5) if isinstance(v, float) else v for k, v in e.items()} for e in history.epochs],
-        "setup": (f"helpers.fit; TokenBatches on {device.type}: length-grouped batches (groups of "
-                  f"{batches.group_batches} batches), each padded to a multiple of {args.pad_multiple}, mask "
-                  f"{args.mask}; AdamW fused={optimizer.defaults.get('fused')}, no decay on biases/LayerNorm; "
-                  "linear warmup and decay; autocast " + str(autocast_dtype(device))),
-    })
+    result.update(
+        {
+            "prepare_seconds": round(prepare.seconds, 3),
+            "steps": total,
+            "epochs": [{k: round(v, 5) if isinstance(v, float) else v for k, v in e.items()} for e in history.epochs],
+            "setup": (
+                f"helpers.fit; TokenBatches on {device.type}: length-grouped batches (groups of "
+                f"{batches.group_batches} batches), each padded to a multiple of {args.pad_multiple}, mask "
+                f"{args.mask}; AdamW fused={optimizer.defaults.get('fused')}, no decay on biases/LayerNorm; "
+                "linear warmup and decay; autocast " + str(autocast_dtype(device))
+            ),
+        }
+    )
     result.update(evaluate_run(model, test_batches, y_test, device))
     del model, optimizer, batches
     return result
@@ -170,9 +205,16 @@ class _Reviews(torch.utils.data.Dataset):
         return {"input_ids": self.ids[i], "labels": int(self.labels[i])}
 
 
-def run_trainer(args: argparse.Namespace, model_name: str, tokenizer: Any, device: torch.device,
-                train_ids: list[list[int]], y_train: np.ndarray, test_batches: T.TokenBatches,
-                y_test: np.ndarray) -> dict[str, Any]:
+def run_trainer(
+    args: argparse.Namespace,
+    model_name: str,
+    tokenizer: Any,
+    device: torch.device,
+    train_ids: list[list[int]],
+    y_train: np.ndarray,
+    test_batches: T.TokenBatches,
+    y_test: np.ndarray,
+) -> dict[str, Any]:
     """Hugging Face Trainer with its defaults plus the same hyperparameters (dynamic padding per batch)."""
     if importlib.util.find_spec("accelerate") is None:
         return {"skipped": "the Trainer needs accelerate: pip install 'dl-course-helpers[bench]'"}
@@ -183,29 +225,49 @@ def run_trainer(args: argparse.Namespace, model_name: str, tokenizer: Any, devic
     dtype = autocast_dtype(device)
     total = args.epochs * math.ceil(len(y_train) / args.batch_size)
     options = dict(
-        per_device_train_batch_size=args.batch_size, num_train_epochs=args.epochs, learning_rate=args.lr,
-        weight_decay=args.weight_decay, warmup_steps=warmup_steps_for(total, args.warmup),
-        lr_scheduler_type="linear", max_grad_norm=1.0, bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
-        logging_steps=args.log_every, save_strategy="no", report_to="none", seed=args.seed,
-        disable_tqdm=not args.progress, use_cpu=device.type == "cpu", dataloader_pin_memory=device.type == "cuda",
+        per_device_train_batch_size=args.batch_size,
+        num_train_epochs=args.epochs,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_steps=warmup_steps_for(total, args.warmup),
+        lr_scheduler_type="linear",
+        max_grad_norm=1.0,
+        bf16=dtype == torch.bfloat16,
+        fp16=dtype == torch.float16,
+        logging_steps=args.log_every,
+        save_strategy="no",
+        report_to="none",
+        seed=args.seed,
+        disable_tqdm=not args.progress,
+        use_cpu=device.type == "cpu",
+        dataloader_pin_memory=device.type == "cuda",
     )
     if args.trainer_sampling != "random":
         options["train_sampling_strategy"] = args.trainer_sampling
     with tempfile.TemporaryDirectory() as out_dir:
         targs = TrainingArguments(output_dir=out_dir, **options)
-        trainer = Trainer(model=model, args=targs, train_dataset=_Reviews(train_ids, y_train),
-                          data_collator=DataCollatorWithPadding(tokenizer))
+        trainer = Trainer(
+            model=model,
+            args=targs,
+            train_dataset=_Reviews(train_ids, y_train),
+            data_collator=DataCollatorWithPadding(tokenizer),
+        )
         with Timer(device) as training:
             output = trainer.train()
     result = speed_record(len(y_train), args.epochs, training.seconds, device)
-    result.update({
-        "trainer_train_runtime": round(float(output.metrics["train_runtime"]), 3),
-        "steps": int(output.global_step),
-        "final_train_loss": round(float(output.training_loss), 5),
-        "setup": (f"transformers.Trainer: optim {getattr(targs.optim, 'value', targs.optim)}, DataCollatorWithPadding, sampler "
-                  f"{args.trainer_sampling}, dataloader_num_workers {targs.dataloader_num_workers}, "
-                  f"bf16={targs.bf16} fp16={targs.fp16}"),
-    })
+    result.update(
+        {
+            "trainer_train_runtime": round(float(output.metrics["train_runtime"]), 3),
+            "steps": int(output.global_step),
+            "final_train_loss": round(float(output.training_loss), 5),
+            "setup": (
+                f"transformers.Trainer: optim {getattr(targs.optim, 'value', targs.optim)}, DataCollatorWithPadding, "
+                "sampler "
+                f"{args.trainer_sampling}, dataloader_num_workers {targs.dataloader_num_workers}, "
+                f"bf16={targs.bf16} fp16={targs.fp16}"
+            ),
+        }
+    )
     result.update(evaluate_run(trainer.model, test_batches, y_test, device))
     del model, trainer
     return result
@@ -215,13 +277,18 @@ def run_trainer(args: argparse.Namespace, model_name: str, tokenizer: Any, devic
 # Main
 # ----------------------------------------------------------------------------------------------------------
 
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; --smoke shrinks everything to a CPU-sized proof run."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="auto", help="hub name or folder of a BERT (auto: helpers.resolve_bert)")
     p.add_argument("--max-length", type=int, default=512)
-    p.add_argument("--truncation", choices=T.TRUNCATIONS, default="head+tail",
-                   help="how reviews longer than max-length are cut, the same for both runs (default: head+tail)")
+    p.add_argument(
+        "--truncation",
+        choices=T.TRUNCATIONS,
+        default="head+tail",
+        help="how reviews longer than max-length are cut, the same for both runs (default: head+tail)",
+    )
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-5)
@@ -233,13 +300,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-batch-size", type=int, default=256)
     p.add_argument("--mask", choices=("2d", "4d"), default="4d", help="our loop's attention mask (see TokenBatches)")
     p.add_argument("--pad-multiple", type=int, default=8, help="our loop pads each batch to a multiple of this")
-    p.add_argument("--trainer-sampling", default="random",
-                   help="the Trainer's train_sampling_strategy (random is its default)")
+    p.add_argument(
+        "--trainer-sampling", default="random", help="the Trainer's train_sampling_strategy (random is its default)"
+    )
     p.add_argument("--runs", default="ours,trainer", help="which runs, comma-separated: ours, trainer")
     p.add_argument("--log-every", type=int, default=100, help="steps between loss reads (each one waits for the GPU)")
     p.add_argument("--progress", action="store_true", help="show progress bars")
-    p.add_argument("--smoke", action="store_true",
-                   help="CPU proof run: 400 train / 256 test reviews, max length 64, 1 epoch, batch 8, lr 2e-4")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="CPU proof run: 400 train / 256 test reviews, max length 64, 1 epoch, batch 8, lr 2e-4",
+    )
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = p.parse_args(argv)
     if args.smoke:  # the smoke profile of notebook 03: enough steps to see both loops learn
@@ -275,13 +346,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     test_ids = T.encode_reviews(tokenizer, texts_test, args.max_length, args.truncation)
     tokenize_s = time.perf_counter() - start
     lengths = np.array([len(x) for x in train_ids])
-    test_batches = T.TokenBatches(test_ids, y_test, args.eval_batch_size, device=device,
-                                  pad_to_multiple_of=args.pad_multiple, mask=args.mask)
+    test_batches = T.TokenBatches(
+        test_ids, y_test, args.eval_batch_size, device=device, pad_to_multiple_of=args.pad_multiple, mask=args.mask
+    )
 
     probe = load_model(model_name, device, args.seed)
     mask_diff = None
     if args.mask == "4d":
-        mask_diff = mask_check(probe, [train_ids[i] for i in np.argsort(lengths)[::max(1, len(lengths) // 8)][:8]], device)
+        mask_diff = mask_check(
+            probe, [train_ids[i] for i in np.argsort(lengths)[:: max(1, len(lengths) // 8)][:8]], device
+        )
         if not mask_diff < 1e-3:
             print(f"warning: 4-D mask changes the logits by {mask_diff:.2e}; using 2-D masks", file=sys.stderr)
             args.mask = "2d"
@@ -301,16 +375,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "python": platform.python_version(),
         "model": model_label(model_name),
         "model_parameters": n_params,
-        "hyperparameters": {k: getattr(args, k) for k in ("max_length", "truncation", "epochs", "batch_size", "lr",
-                                                           "weight_decay", "warmup", "seed")},
+        "hyperparameters": {
+            k: getattr(args, k)
+            for k in ("max_length", "truncation", "epochs", "batch_size", "lr", "weight_decay", "warmup", "seed")
+        },
         "data": {
-            "train_reviews": len(y_train), "test_reviews": len(y_test),
-            "read_seconds": round(read_s, 3), "tokenize_seconds": round(tokenize_s, 3),
+            "train_reviews": len(y_train),
+            "test_reviews": len(y_test),
+            "read_seconds": round(read_s, 3),
+            "tokenize_seconds": round(tokenize_s, 3),
             "mean_train_tokens": round(float(lengths.mean()), 1),
             "padding_fraction": {
-                "random_batches": round(T.padding_fraction(lengths, T.random_batches(len(lengths), args.batch_size)), 4),
-                "length_grouped": round(T.padding_fraction(
-                    lengths, T.length_grouped_batches(lengths, args.batch_size, seed=args.seed)), 4),
+                "random_batches": round(
+                    T.padding_fraction(lengths, T.random_batches(len(lengths), args.batch_size)), 4
+                ),
+                "length_grouped": round(
+                    T.padding_fraction(lengths, T.length_grouped_batches(lengths, args.batch_size, seed=args.seed)), 4
+                ),
             },
         },
         "mask_check_max_logit_diff": mask_diff,
@@ -321,8 +402,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if name == "ours":
             report["runs"]["ours"] = run_ours(args, model_name, device, train_ids, y_train, test_batches, y_test)
         elif name == "trainer":
-            report["runs"]["trainer"] = run_trainer(args, model_name, tokenizer, device, train_ids, y_train,
-                                                    test_batches, y_test)
+            report["runs"]["trainer"] = run_trainer(
+                args, model_name, tokenizer, device, train_ids, y_train, test_batches, y_test
+            )
         else:
             raise SystemExit(f"unknown run {name!r}: choose ours, trainer")
         print(json.dumps({name: report["runs"][name]}, indent=1), file=sys.stderr, flush=True)
@@ -334,7 +416,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "time_ours_over_trainer": round(ratio, 4),
             "speedup": round(1 / ratio, 3),
             "accuracy_difference": round(ours["test_accuracy"] - trainer["test_accuracy"], 5),
-            "goal": "test accuracy >= 0.926 in at most half of the Trainer's training time (full data, max length 512, 2 epochs)",
+            "goal": "test accuracy >= 0.926 in at most half of the Trainer's training time "
+            "(full data, max length 512, 2 epochs)",
             "goal_met": bool(ratio <= 0.5 and ours["test_accuracy"] >= 0.926) if not args.smoke else None,
         }
     text = json.dumps(report, indent=2)

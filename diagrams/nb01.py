@@ -20,6 +20,7 @@ MAX_SIDE = 8  # cells per side in the broadcasting picture; more would not be re
 @dataclass
 class BroadcastPanel:
     """One drawn operand or result: its own shape, the shape it is drawn at, how many cells are stored."""
+
     label: str
     shape: tuple[int, ...]
     drawn_shape: tuple[int, int]
@@ -35,18 +36,34 @@ def _as_2d(t: torch.Tensor) -> torch.Tensor:
 
 def _draw_cells(ax: plt.Axes, t: torch.Tensor, out_shape: tuple[int, int], color: str, title: str, width: int) -> int:
     """Draw t stretched to out_shape: stored cells solid, broadcast copies faded and dashed; count the stored."""
-    view = _as_2d(t).expand(out_shape)          # a real broadcast view: stride 0 along stretched dimensions
+    view = _as_2d(t).expand(out_shape)  # a real broadcast view: stride 0 along stretched dimensions
     stored = 0
     for i in range(out_shape[0]):
         for j in range(out_shape[1]):
             real = (view.stride(0) != 0 or i == 0) and (view.stride(1) != 0 or j == 0)
             stored += real
-            ax.add_patch(Rectangle((j, i), 1, 1, facecolor=color, alpha=0.85 if real else 0.2,
-                                   edgecolor="black", linestyle="-" if real else "--"))
-            ax.text(j + 0.5, i + 0.5, f"{view[i, j].item():g}", ha="center", va="center", fontsize=LABEL_PT,
-                    color="black" if real else "gray")
+            ax.add_patch(
+                Rectangle(
+                    (j, i),
+                    1,
+                    1,
+                    facecolor=color,
+                    alpha=0.85 if real else 0.2,
+                    edgecolor="black",
+                    linestyle="-" if real else "--",
+                )
+            )
+            ax.text(
+                j + 0.5,
+                i + 0.5,
+                f"{view[i, j].item():g}",
+                ha="center",
+                va="center",
+                fontsize=LABEL_PT,
+                color="black" if real else "gray",
+            )
     ax.set_xlim(0, width)
-    ax.set_ylim(max(out_shape[0], 2), 0)        # row 0 at the top, as tensors print
+    ax.set_ylim(max(out_shape[0], 2), 0)  # row 0 at the top, as tensors print
     ax.set_aspect("equal")
     ax.set_axis_off()
     ax.set_title(title, fontsize=LABEL_PT)
@@ -67,25 +84,44 @@ def draw_broadcasting(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tup
             raise DiagramError(f"broadcast shape {tuple(out)}: draw at most 2-D and {MAX_SIDE} cells per side")
         shapes.append(tuple(_as_2d(torch.empty(out)).shape))
     width = max(s[1] for s in shapes)
-    fig, axes = plt.subplots(len(pairs), 3, figsize=(3.2 * 3, 0.65 * sum(max(s[0], 2) for s in shapes) + 1.4),
-                             dpi=PROJECTOR_DPI, squeeze=False, gridspec_kw=dict(height_ratios=[max(s[0], 2) for s in shapes]))
+    fig, axes = plt.subplots(
+        len(pairs),
+        3,
+        figsize=(3.2 * 3, 0.65 * sum(max(s[0], 2) for s in shapes) + 1.4),
+        dpi=PROJECTOR_DPI,
+        squeeze=False,
+        gridspec_kw=dict(height_ratios=[max(s[0], 2) for s in shapes]),
+    )
     rows: list[list[BroadcastPanel]] = []
-    for k, ((a, b), out_shape, row_axes) in enumerate(zip(pairs, shapes, axes)):
+    for (a, b), out_shape, row_axes in zip(pairs, shapes, axes):
         panels = []
-        for ax, (t, color, name) in zip(row_axes, ((a, "tab:blue", "a"), (b, "tab:orange", "b"),
-                                                   (a + b, "tab:green", "a + b"))):
+        for ax, (t, color, name) in zip(
+            row_axes, ((a, "tab:blue", "a"), (b, "tab:orange", "b"), (a + b, "tab:green", "a + b"))
+        ):
             shape = tuple(t.shape)
-            title = (f"{'= ' if name == 'a + b' else '+ ' if name == 'b' else ''}{name}: shape {shape}"
-                     + (f"\nstretched to {out_shape}" if _as_2d(t).shape != out_shape else ""))
+            title = f"{'= ' if name == 'a + b' else '+ ' if name == 'b' else ''}{name}: shape {shape}" + (
+                f"\nstretched to {out_shape}" if _as_2d(t).shape != out_shape else ""
+            )
             stored = _draw_cells(ax, t, out_shape, color, title, width)
             panels.append(BroadcastPanel(name, shape, out_shape, stored))
         rows.append(panels)
-    fig.legend(handles=[Patch(facecolor="gray", alpha=0.85, edgecolor="black", label="stored in memory"),
-                        Patch(facecolor="gray", alpha=0.2, edgecolor="black", linestyle="--",
-                              label="broadcast copy (no memory)")], loc="lower center", ncol=2, fontsize=LABEL_PT)
-    fig.suptitle("Broadcasting: " + "  and  ".join(
-        f"{tuple(a.shape)} + {tuple(b.shape)} -> {tuple(torch.broadcast_shapes(a.shape, b.shape))}" for a, b in pairs),
-        fontsize=11)
+    fig.legend(
+        handles=[
+            Patch(facecolor="gray", alpha=0.85, edgecolor="black", label="stored in memory"),
+            Patch(facecolor="gray", alpha=0.2, edgecolor="black", linestyle="--", label="broadcast copy (no memory)"),
+        ],
+        loc="lower center",
+        ncol=2,
+        fontsize=LABEL_PT,
+    )
+    fig.suptitle(
+        "Broadcasting: "
+        + "  and  ".join(
+            f"{tuple(a.shape)} + {tuple(b.shape)} -> {tuple(torch.broadcast_shapes(a.shape, b.shape))}"
+            for a, b in pairs
+        ),
+        fontsize=11,
+    )
     fig.tight_layout(rect=(0, 0.07, 1, 1), h_pad=1.5)
     return fig, rows
 
@@ -93,9 +129,10 @@ def draw_broadcasting(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tup
 @dataclass
 class ValueGraph:
     """The graph below a root `Value`: nodes in topological order (leaves first) and parent -> child edges."""
+
     nodes: list = field(default_factory=list)
     edges: list = field(default_factory=list)
-    level: dict = field(default_factory=dict)   # id(node) -> longest path from a leaf (leaves are 0)
+    level: dict = field(default_factory=dict)  # id(node) -> longest path from a leaf (leaves are 0)
 
 
 def _parents(node) -> tuple:
@@ -119,15 +156,16 @@ def value_graph(root) -> ValueGraph:
             visit(parent)
         graph.level[id(node)] = 1 + max((graph.level[id(p)] for p in parents), default=-1)
         graph.nodes.append(node)
-        for parent in dict.fromkeys(parents):      # x * x has x twice as a parent: one edge
+        for parent in dict.fromkeys(parents):  # x * x has x twice as a parent: one edge
             graph.edges.append((parent, node))
 
     visit(root)
     return graph
 
 
-def draw_value_graph(root, names: Mapping[str, object] | None = None,
-                     title: str = "The graph your Value engine built") -> tuple[Figure, ValueGraph]:
+def draw_value_graph(
+    root, names: Mapping[str, object] | None = None, title: str = "The graph your Value engine built"
+) -> tuple[Figure, ValueGraph]:
     """Draw the graph below `root` (micrograd style): a box per Value (name, data, grad), a circle per op."""
     graph = value_graph(root)
     if len(graph.nodes) > 60:
@@ -145,20 +183,41 @@ def draw_value_graph(root, names: Mapping[str, object] | None = None,
             where[id(node)] = (3.0 * level, (tallest - len(nodes)) / 2 + k)
     for parent, child in graph.edges:
         (x0, y0), (x1, y1) = where[id(parent)], where[id(child)]
-        target = x1 - 1.2 - OP_RADIUS if getattr(child, "_op", "") else x1 - 0.9   # the op circle's left edge
-        ax.annotate("", xy=(target, y1), xytext=(x0 + 0.9, y0),
-                    arrowprops=dict(arrowstyle="->", color="gray", lw=1, shrinkA=0, shrinkB=0))
+        target = x1 - 1.2 - OP_RADIUS if getattr(child, "_op", "") else x1 - 0.9  # the op circle's left edge
+        ax.annotate(
+            "",
+            xy=(target, y1),
+            xytext=(x0 + 0.9, y0),
+            arrowprops=dict(arrowstyle="->", color="gray", lw=1, shrinkA=0, shrinkB=0),
+        )
     for node in graph.nodes:
         x, y = where[id(node)]
         name = label.get(id(node), "")
-        ax.add_patch(FancyBboxPatch((x - 0.9, y - 0.32), 1.8, 0.64, boxstyle="round,pad=0.02",
-                                    facecolor="#dbe9f6" if name else "#eeeeee", edgecolor="black"))
-        ax.text(x, y, (f"{name}\n" if name else "") + f"data {node.data:+.4f}\ngrad {node.grad:+.4f}",
-                ha="center", va="center", fontsize=MIN_FONT_PT, family="monospace")
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - 0.9, y - 0.32),
+                1.8,
+                0.64,
+                boxstyle="round,pad=0.02",
+                facecolor="#dbe9f6" if name else "#eeeeee",
+                edgecolor="black",
+            )
+        )
+        ax.text(
+            x,
+            y,
+            (f"{name}\n" if name else "") + f"data {node.data:+.4f}\ngrad {node.grad:+.4f}",
+            ha="center",
+            va="center",
+            fontsize=MIN_FONT_PT,
+            family="monospace",
+        )
         op = getattr(node, "_op", "")
         if op:
             ax.add_patch(Circle((x - 1.2, y), OP_RADIUS, facecolor="#fde2c8", edgecolor="black", zorder=3))
-            ax.text(x - 1.2, y, op, ha="center", va="center", fontsize=LABEL_PT if len(op) == 1 else MIN_FONT_PT, zorder=4)
+            ax.text(
+                x - 1.2, y, op, ha="center", va="center", fontsize=LABEL_PT if len(op) == 1 else MIN_FONT_PT, zorder=4
+            )
             ax.annotate("", xy=(x - 0.9, y), xytext=(x - 1.2 + OP_RADIUS, y), arrowprops=dict(arrowstyle="->", lw=1))
     ax.set_xlim(-1.6, 3.0 * (len(columns) - 1) + 1.0)
     ax.set_ylim(tallest - 0.4, -0.6)
@@ -168,27 +227,32 @@ def draw_value_graph(root, names: Mapping[str, object] | None = None,
 
 # ---- §4.2: gradient descent on the notebook's own loss, and a learning-rate slider (issue 23) -------------------
 
+
 @dataclass
 class DescentRun:
     """Plain gradient descent on the mean squared error of a straight line y ≈ w x + b (01 §4.2)."""
+
     lr: float
-    path: torch.Tensor          # (steps + 1, 2): (w, b) before the first step and after each step
-    losses: list[float]         # the loss at each point of the path
-    best: tuple[float, float]   # the least-squares (w, b): the bottom of the bowl
+    path: torch.Tensor  # (steps + 1, 2): (w, b) before the first step and after each step
+    losses: list[float]  # the loss at each point of the path
+    best: tuple[float, float]  # the least-squares (w, b): the bottom of the bowl
     best_loss: float
-    critical_lr: float          # 2 / the largest curvature of the loss: above it every step overshoots further
-    regime: str                 # "crawls", "converges" or "diverges"
+    critical_lr: float  # 2 / the largest curvature of the loss: above it every step overshoots further
+    regime: str  # "crawls", "converges" or "diverges"
 
 
 def line_mse_curvatures(x: torch.Tensor) -> torch.Tensor:
     """Eigenvalues of the Hessian of mean((w x + b - y)^2) over (w, b): 2 [[E x², E x], [E x, 1]] (any y)."""
     x = x.detach().double().flatten()
-    hessian = 2 * torch.stack([torch.stack([(x * x).mean(), x.mean()]), torch.stack([x.mean(), torch.ones((), dtype=x.dtype)])])
+    hessian = 2 * torch.stack(
+        [torch.stack([(x * x).mean(), x.mean()]), torch.stack([x.mean(), torch.ones((), dtype=x.dtype)])]
+    )
     return torch.linalg.eigvalsh(hessian)
 
 
-def gradient_descent(x: torch.Tensor, y: torch.Tensor, lr: float, steps: int = 30,
-                     start: tuple[float, float] = (0.0, 0.0)) -> DescentRun:
+def gradient_descent(
+    x: torch.Tensor, y: torch.Tensor, lr: float, steps: int = 30, start: tuple[float, float] = (0.0, 0.0)
+) -> DescentRun:
     """The raw-tensor loop of 01 §4.2 (autograd, w -= lr * w.grad), recording every (w, b) and loss it visits.
 
     Stops early once the loss passes 1e6 (a diverging run). "crawls": after `steps` steps more than 1% of the
@@ -230,8 +294,9 @@ def gradient_descent(x: torch.Tensor, y: torch.Tensor, lr: float, steps: int = 3
     return DescentRun(lr, torch.tensor(path[: len(losses)]), losses, best, best_loss, critical, regime)
 
 
-def draw_gradient_descent(x: torch.Tensor, y: torch.Tensor, lrs: Sequence[float], steps: int = 30,
-                          start: tuple[float, float] = (0.0, 0.0)) -> tuple[Figure, list[DescentRun]]:
+def draw_gradient_descent(
+    x: torch.Tensor, y: torch.Tensor, lrs: Sequence[float], steps: int = 30, start: tuple[float, float] = (0.0, 0.0)
+) -> tuple[Figure, list[DescentRun]]:
     """One column per learning rate: the path of (w, b) over the loss's contours, and the loss per step. 01 §4.2."""
     if not 1 <= len(lrs) <= 4:
         raise DiagramError(f"draw_gradient_descent draws 1 to 4 learning rates side by side, got {len(lrs)}")
@@ -242,10 +307,16 @@ def draw_gradient_descent(x: torch.Tensor, y: torch.Tensor, lrs: Sequence[float]
     ws = torch.linspace(w_best - w_span, w_best + w_span, 90, dtype=torch.float64)
     bs = torch.linspace(b_best - b_span, b_best + b_span, 90, dtype=torch.float64)
     xd, yd = x.detach().double().flatten(), y.detach().double().flatten()
-    grid = ((ws[None, :, None] * xd + bs[:, None, None] - yd) ** 2).mean(-1)        # (b, w)
-    levels = floor + (grid.max().item() - floor) * torch.logspace(-3, 0, 12).numpy()
-    fig, axes = plt.subplots(2, len(runs), figsize=(4.3 * len(runs) + 0.4, 7.0), dpi=PROJECTOR_DPI, squeeze=False,
-                             gridspec_kw=dict(height_ratios=[1.35, 1]))
+    grid = ((ws[None, :, None] * xd + bs[:, None, None] - yd) ** 2).mean(-1)  # (b, w)
+    levels = floor + (grid.max().item() - floor) * torch.logspace(-3, 0, 8).numpy()
+    fig, axes = plt.subplots(
+        2,
+        len(runs),
+        figsize=(3.9 * len(runs) + 0.4, 6.2),
+        dpi=PROJECTOR_DPI,
+        squeeze=False,
+        gridspec_kw=dict(height_ratios=[1.35, 1]),
+    )
     colours = {"crawls": "tab:orange", "converges": "tab:green", "diverges": "tab:red"}
     for (top, bottom), run in zip(axes.T, runs):
         colour = colours[run.regime]
@@ -259,14 +330,18 @@ def draw_gradient_descent(x: torch.Tensor, y: torch.Tensor, lrs: Sequence[float]
         bottom.semilogy(range(len(run.losses)), run.losses, "o-", color=colour, ms=3, lw=1.3)
         bottom.axhline(run.best_loss, color="k", ls="--", lw=1, label=f"least squares: {run.best_loss:.4f}")
         bottom.set(xlabel="step", ylabel="mean squared error (log)", xlim=(0, steps))
-        bottom.grid(alpha=0.3, which="both")
+        bottom.grid(alpha=0.3)
         bottom.legend(loc="upper right", fontsize=LABEL_PT)
         for ax in (top, bottom):
             ax.tick_params(labelsize=LABEL_PT)
             ax.xaxis.label.set_size(LABEL_PT)
             ax.yaxis.label.set_size(LABEL_PT)
-    fig.suptitle(f"Gradient descent on the S&P 500 line, {steps} steps from (w, b) = {start}: "
-                 f"it diverges above lr = {runs[0].critical_lr:.2f}", fontsize=LABEL_PT + 2)
+    fig.suptitle(
+        f"Gradient descent on the S&P 500 line, {steps} steps from (w, b) = {start}:"
+        + ("\n" if len(runs) == 1 else " ")  # one narrow column: two lines
+        + f"it diverges above lr = {runs[0].critical_lr:.2f}",
+        fontsize=LABEL_PT + 2,
+    )
     fig.tight_layout()
     return fig, runs
 
@@ -282,10 +357,18 @@ class GradientDescentExplorer:
         import ipywidgets as widgets
 
         self.x, self.y, self.steps = x, y, steps
-        self.slider = widgets.FloatLogSlider(value=lr, base=10, min=-2.5, max=0.25, step=0.05,
-                                             description="learning rate", readout_format=".3f",
-                                             continuous_update=False, layout=widgets.Layout(width="60%"),
-                                             style={"description_width": "initial"})
+        self.slider = widgets.FloatLogSlider(
+            value=lr,
+            base=10,
+            min=-2.5,
+            max=0.25,
+            step=0.05,
+            description="learning rate",
+            readout_format=".3f",
+            continuous_update=False,
+            layout=widgets.Layout(width="60%"),
+            style={"description_width": "initial"},
+        )
         self.view = widgets.Output()
         self.widget = widgets.VBox([self.slider, self.view])
         self.run: DescentRun | None = None
@@ -307,11 +390,13 @@ class GradientDescentExplorer:
         """Show the widget; a notebook saved without widget state keeps only the text/plain line below."""
         from IPython.display import display
 
-        bundle = getattr(self.widget, "_repr_mimebundle_", None)   # ipywidgets 8; 7.x displays itself
+        bundle = getattr(self.widget, "_repr_mimebundle_", None)  # ipywidgets 8; 7.x displays itself
         if bundle is None:
             display(self.widget)
             return
         data = dict(bundle())
-        data["text/plain"] = (f"[a learning-rate slider, from {10 ** self.slider.min:.3f} to {10 ** self.slider.max:.2f}: "
-                              "it moves in JupyterLab, Colab or VS Code with a running kernel]")
+        data["text/plain"] = (
+            f"[a learning-rate slider, from {10**self.slider.min:.3f} to {10**self.slider.max:.2f}: "
+            "it moves in JupyterLab, Colab or VS Code with a running kernel]"
+        )
         display(data, raw=True)

@@ -16,11 +16,19 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, Rectangle
 from torch import nn
 
-from diagrams import DPI, DiagramError
+from diagrams import DiagramError
+from helpers.plot import PROJECTOR_DPI as DPI  # projector-legible: 100 dpi, no text under 8 pt
 
 
-def _grid(ax: plt.Axes, values: torch.Tensor, *, fill: dict[tuple[int, int], str] | None = None,
-          bold: set[tuple[int, int]] | None = None, faded: set[tuple[int, int]] | None = None, fmt: str = "{:g}") -> None:
+def _grid(
+    ax: plt.Axes,
+    values: torch.Tensor,
+    *,
+    fill: dict[tuple[int, int], str] | None = None,
+    bold: set[tuple[int, int]] | None = None,
+    faded: set[tuple[int, int]] | None = None,
+    fmt: str = "{:g}",
+) -> None:
     """Draw a 2-D tensor as a grid of numbered cells (row 0 at the top)."""
     fill, bold, faded = fill or {}, bold or set(), faded or set()
     h, w = values.shape
@@ -28,8 +36,16 @@ def _grid(ax: plt.Axes, values: torch.Tensor, *, fill: dict[tuple[int, int], str
         for j in range(w):
             colour = fill.get((i, j), "#f4f4f4" if (i, j) in faded else "white")
             ax.add_patch(Rectangle((j, h - 1 - i), 1, 1, facecolor=colour, edgecolor="0.55", lw=0.8))
-            ax.text(j + 0.5, h - 0.5 - i, fmt.format(float(values[i, j])), ha="center", va="center", fontsize=9,
-                    color="0.6" if (i, j) in faded else "black", fontweight="bold" if (i, j) in bold else "normal")
+            ax.text(
+                j + 0.5,
+                h - 0.5 - i,
+                fmt.format(float(values[i, j])),
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="0.6" if (i, j) in faded else "black",
+                fontweight="bold" if (i, j) in bold else "normal",
+            )
     ax.set_xlim(-0.1, w + 0.1)
     ax.set_ylim(-0.1, h + 0.1)
     ax.set_aspect("equal")
@@ -46,11 +62,11 @@ class ConvolutionDiagram:
     """What draw_convolution drew: the figure, the padded input, the output and the highlighted computation."""
 
     figure: Figure
-    padded: torch.Tensor    # (H + 2p, W + 2p): the input with its zero border
-    output: torch.Tensor    # (H_out, W_out): conv(x), computed by the module
+    padded: torch.Tensor  # (H + 2p, W + 2p): the input with its zero border
+    output: torch.Tensor  # (H_out, W_out): conv(x), computed by the module
     position: tuple[int, int]
-    window: torch.Tensor    # (k, k): the input values under the filter at `position`
-    value: float            # output[position] = (window * kernel).sum()
+    window: torch.Tensor  # (k, k): the input values under the filter at `position`
+    value: float  # output[position] = (window * kernel).sum()
 
 
 def draw_convolution(conv: nn.Conv2d, x: torch.Tensor, position: tuple[int, int] = (0, 0)) -> ConvolutionDiagram:
@@ -63,7 +79,9 @@ def draw_convolution(conv: nn.Conv2d, x: torch.Tensor, position: tuple[int, int]
     if x.ndim != 2:
         raise DiagramError(f"x must be one (H, W) grid, got shape {tuple(x.shape)}")
     if isinstance(conv.padding, str):
-        raise DiagramError("give the conv a numeric padding (e.g. padding=1 instead of 'same') so the border can be drawn")
+        raise DiagramError(
+            "give the conv a numeric padding (e.g. padding=1 instead of 'same') so the border can be drawn"
+        )
     kernel = conv.weight.detach()[0, 0]
     k_h, k_w = kernel.shape
     (p_h, p_w), (s_h, s_w) = conv.padding, conv.stride
@@ -74,13 +92,22 @@ def draw_convolution(conv: nn.Conv2d, x: torch.Tensor, position: tuple[int, int]
         raise DiagramError(f"position {position} is outside the output, which is {tuple(output.shape)}")
     padded = torch.nn.functional.pad(x.to(kernel.dtype), (p_w, p_w, p_h, p_h))
     top, left = i * s_h, j * s_w
-    window = padded[top:top + k_h, left:left + k_w]
+    window = padded[top : top + k_h, left : left + k_w]
     value = float(output[i, j])
 
-    fig, axes = plt.subplots(1, 3, figsize=(8.6, 3.2), dpi=DPI,
-                             gridspec_kw={"width_ratios": [padded.shape[1], k_w + 1.5, output.shape[1] + 1]})
-    border = {(r, c) for r in range(padded.shape[0]) for c in range(padded.shape[1])
-              if not (p_h <= r < p_h + x.shape[0] and p_w <= c < p_w + x.shape[1])}
+    fig, axes = plt.subplots(
+        1,
+        3,
+        figsize=(8.6, 3.2),
+        dpi=DPI,
+        gridspec_kw={"width_ratios": [padded.shape[1], k_w + 1.5, output.shape[1] + 1]},
+    )
+    border = {
+        (r, c)
+        for r in range(padded.shape[0])
+        for c in range(padded.shape[1])
+        if not (p_h <= r < p_h + x.shape[0] and p_w <= c < p_w + x.shape[1])
+    }
     under = {(top + r, left + c): "#ffe2b3" for r in range(k_h) for c in range(k_w)}
     _grid(axes[0], padded, fill=under, faded=border)
     _outline(axes[0], top, left, (k_h, k_w), padded.shape[0], "tab:orange")
@@ -91,11 +118,21 @@ def draw_convolution(conv: nn.Conv2d, x: torch.Tensor, position: tuple[int, int]
     _grid(axes[2], output, fill={(i, j): "#ffe2b3"}, bold={(i, j)})
     _outline(axes[2], i, j, (1, 1), output.shape[0], "tab:orange")
     axes[2].set_title(f"output {output.shape[0]}x{output.shape[1]}", fontsize=10)
-    terms = " + ".join(f"{float(a):g}*{float(b):g}" if float(b) >= 0 else f"{float(a):g}*({float(b):g})" for a, b in zip(window.flatten(), kernel.flatten()) if float(b) != 0)
+    terms = " + ".join(
+        f"{float(a):g}*{float(b):g}" if float(b) >= 0 else f"{float(a):g}*({float(b):g})"
+        for a, b in zip(window.flatten(), kernel.flatten())
+        if float(b) != 0
+    )
     fig.suptitle(f"Convolution: output[{i}, {j}] = sum(window x filter) = {terms} = {value:g}", fontsize=10)
     fig.subplots_adjust(top=0.8, bottom=0.1)
-    fig.text(0.5, 0.02, f"output size = (H + 2*padding - k) // stride + 1 = ({x.shape[0]} + {2 * p_h} - {k_h}) // {s_h} + 1"
-             f" = {output.shape[0]}", ha="center", fontsize=9)
+    fig.text(
+        0.5,
+        0.02,
+        f"output size = (H + 2*padding - k) // stride + 1 = ({x.shape[0]} + {2 * p_h} - {k_h}) // {s_h} + 1"
+        f" = {output.shape[0]}",
+        ha="center",
+        fontsize=9,
+    )
     return ConvolutionDiagram(fig, padded, output, (i, j), window, value)
 
 
@@ -104,9 +141,9 @@ class PoolDiagram:
     """What draw_max_pool drew: the figure, the pooled output and, per output cell, where its maximum came from."""
 
     figure: Figure
-    output: torch.Tensor                                  # (H_out, W_out): pool(x), computed by the module
-    argmax: dict[tuple[int, int], tuple[int, int]]        # output cell -> input cell holding the maximum
-    dropped: set[tuple[int, int]]                         # input cells that no window covers (rounding down)
+    output: torch.Tensor  # (H_out, W_out): pool(x), computed by the module
+    argmax: dict[tuple[int, int], tuple[int, int]]  # output cell -> input cell holding the maximum
+    dropped: set[tuple[int, int]]  # input cells that no window covers (rounding down)
 
 
 _COLOURS = ("#cfe3f7", "#d8f0d0", "#fbe0c8", "#eadcf5", "#f7d4dc", "#f3f0c2", "#d3f1ef", "#e6e6e6", "#f9d8b0")
@@ -122,7 +159,9 @@ def draw_max_pool(pool: nn.MaxPool2d, x: torch.Tensor) -> PoolDiagram:
     k = pool.kernel_size if isinstance(pool.kernel_size, int) else pool.kernel_size[0]
     s = pool.stride if isinstance(pool.stride, int) else pool.stride[0]
     if pool.padding not in (0, (0, 0)) or pool.dilation not in (1, (1, 1)) or s != k:
-        raise DiagramError("draw_max_pool shows non-overlapping windows: give it nn.MaxPool2d(k) (stride k, no padding).")
+        raise DiagramError(
+            "draw_max_pool shows non-overlapping windows: give it nn.MaxPool2d(k) (stride k, no padding)."
+        )
     with torch.no_grad():
         output, flat = nn.functional.max_pool2d(x[None, None].float(), k, return_indices=True)
         if not torch.equal(output, pool(x[None, None].float())):
@@ -172,6 +211,7 @@ def network_stages(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[i
     def keep(name: str, of_input: bool = False):
         def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
             shapes[name] = tuple((inputs[0] if of_input else output).shape[1:])
+
         return hook
 
     modules = [("stem", model.stem), *((f"group {n + 1}", g) for n, g in enumerate(model.groups))]
@@ -188,9 +228,13 @@ def network_stages(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[i
         for handle in handles:
             handle.remove()
     stem = model.stem
-    ops = {"stem": f"conv {stem.kernel_size[0]}x{stem.kernel_size[1]}, no padding + GELU",
-           "global max-pool": "max over positions", "head": f"linear (x {Fraction(model.logit_scale).limit_denominator(100)})"
-           if hasattr(model, "logit_scale") else "linear"}
+    ops = {
+        "stem": f"conv {stem.kernel_size[0]}x{stem.kernel_size[1]}, no padding + GELU",
+        "global max-pool": "max over positions",
+        "head": f"linear (x {Fraction(model.logit_scale).limit_denominator(100)})"
+        if hasattr(model, "logit_scale")
+        else "linear",
+    }
     stages = [("input", tuple(x.shape[1:]), "")]
     for name, _ in modules:
         stages.append((name, shapes[name], ops.get(name, "conv 3x3, max-pool 2x2, BN, GELU, conv 3x3, BN, GELU")))
@@ -210,7 +254,7 @@ def draw_network(model: nn.Module, x: torch.Tensor) -> NetworkDiagram:
     fig, ax = plt.subplots(figsize=(10.5, 3.4), dpi=DPI)
     max_side = max(s[1][1] if len(s[1]) == 3 else 1 for s in stages)
     xpos, centres = 0.0, []
-    for n, (name, shape, _) in enumerate(stages):
+    for name, shape, _ in stages:
         channels = shape[0]
         side = shape[1] if len(shape) == 3 else 1
         width = 0.25 + 0.22 * math.log2(channels)
@@ -223,14 +267,200 @@ def draw_network(model: nn.Module, x: torch.Tensor) -> NetworkDiagram:
         centres.append((xpos, xpos + width))
         xpos += width + 1.35
     for (_, right), (left, _), (_, _, op) in zip(centres[:-1], centres[1:], stages[1:]):
-        ax.add_patch(FancyArrowPatch((right + 0.05, 0), (left - 0.05, 0), arrowstyle="-|>", mutation_scale=10, color="0.3"))
+        ax.add_patch(
+            FancyArrowPatch((right + 0.05, 0), (left - 0.05, 0), arrowstyle="-|>", mutation_scale=10, color="0.3")
+        )
         short = {"conv 3x3, max-pool 2x2, BN, GELU, conv 3x3, BN, GELU": "ConvGroup"}.get(op, op)
-        ax.text((right + left) / 2, 0.08, short.replace(", ", "\n").replace(" + ", "\n+ ").replace("over ", "over\n"),
-                ha="center", va="bottom", fontsize=7, color="0.25")
+        ax.text(
+            (right + left) / 2,
+            0.08,
+            short.replace(", ", "\n").replace(" + ", "\n+ ").replace("over ", "over\n"),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="0.25",
+        )
     ax.set_xlim(-0.3, xpos - 0.9)
     ax.set_ylim(-2.2, 1.8)
     ax.axis("off")
-    ax.set_title(f"{type(model).__name__}: tensor shapes (channels, height, width) of one image, from a forward pass\n"
-                 "ConvGroup = conv 3x3, max-pool 2x2, BN, GELU, conv 3x3, BN, GELU", fontsize=9)
+    ax.set_title(
+        f"{type(model).__name__}: tensor shapes (channels, height, width) of one image, from a forward pass\n"
+        "ConvGroup = conv 3x3, max-pool 2x2, BN, GELU, conv 3x3, BN, GELU",
+        fontsize=9,
+    )
     fig.tight_layout()
     return NetworkDiagram(fig, stages)
+
+
+# ---- 02 §3.1: what the training loader does to one image, epoch by epoch (an interactive view) --------------------
+
+
+@dataclass
+class AugmentationViews:
+    """What draw_augmentations drew: the figure, each epoch's view as the loader yields it, and its shift and flip."""
+
+    figure: Figure
+    views: torch.Tensor  # (epochs, 3, 32, 32) uint8: the loader's batches, de-normalised
+    shifts: list[tuple[int, int]]  # (dy, dx) per epoch
+    flips: list[bool]  # mirrored in that epoch?
+
+
+def augmentation_views(
+    image: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    *,
+    epochs: int = 8,
+    flip: str | None = "random",
+    translate: int = 2,
+    seed: int = 0,
+) -> tuple[torch.Tensor, list[tuple[int, int]], list[bool]]:
+    """One uint8 image (3, H, W) as a one-image training GpuLoader yields it in epochs 0..epochs-1 (set_epoch).
+
+    Returns the views (uint8 again) and, per epoch, the shift and flip that cifar.augment applies to give it.
+    """
+    from helpers import cifar
+
+    if image.ndim != 3 or image.dtype != torch.uint8:
+        raise DiagramError(f"give one uint8 image of shape (3, H, W), got {image.dtype} {tuple(image.shape)}")
+    loader = cifar.GpuLoader(
+        image[None],
+        torch.zeros(1, dtype=torch.long),
+        batch_size=1,
+        mean=mean,
+        std=std,
+        translate=translate,
+        flip=flip,
+        drop_last=False,
+        seed=seed,
+        channels_last=False,
+    )
+    views, shifts, flips = [], [], []
+    candidates = [(dy, dx) for dy in range(-translate, translate + 1) for dx in range(-translate, translate + 1)]
+    for epoch in range(epochs):
+        loader.set_epoch(epoch)  # the epoch's augmentation comes from (seed, epoch)
+        x, _ = next(iter(loader))
+        view = (cifar.denormalize(x, mean, std) * 255).round().to(torch.uint8)[0]
+        flipped = bool(loader.flips_for_epoch(epoch)[0])
+        match = next(
+            (
+                s
+                for s in candidates
+                if torch.equal(
+                    cifar.augment(
+                        image[None],
+                        torch.tensor([s], device=image.device),
+                        torch.tensor([flipped], device=image.device),
+                    )[0],
+                    view,
+                )
+            ),
+            None,
+        )
+        views.append(view.cpu())
+        shifts.append(match if match is not None else (0, 0))
+        flips.append(flipped)
+    return torch.stack(views), shifts, flips
+
+
+def draw_augmentations(
+    image: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    *,
+    epochs: int = 8,
+    flip: str | None = "random",
+    translate: int = 2,
+    seed: int = 0,
+    title: str = "",
+) -> AugmentationViews:
+    """The views of augmentation_views in a row, each labelled with its epoch, shift and flip. Taught in 02 §3.1."""
+    views, shifts, flips = augmentation_views(
+        image, mean, std, epochs=epochs, flip=flip, translate=translate, seed=seed
+    )
+    fig, axes = plt.subplots(1, epochs, figsize=(1.05 * epochs, 1.75), dpi=DPI, squeeze=False)
+    for e, ax in enumerate(axes[0]):
+        ax.imshow(views[e].permute(1, 2, 0).numpy(), interpolation="nearest")
+        dy, dx = shifts[e]
+        ax.set_title(f"epoch {e}\n({dy:+d}, {dx:+d}){' flip' if flips[e] else ''}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(
+        title or f"flip={flip!r}, translate={translate}: one image in {epochs} epochs (shift dy, dx in pixels)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return AugmentationViews(fig, views, shifts, flips)
+
+
+class AugmentationExplorer:
+    """Standard ipywidgets over draw_augmentations: pick an image, the flip mode and the largest shift. 02 §3.1.
+
+    `widget` is what the notebook displays; `shown` is the AugmentationViews on show, so a test can move a control
+    and read what changed.
+    """
+
+    def __init__(
+        self, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, *, epochs: int = 8, seed: int = 0
+    ) -> None:
+        import ipywidgets as widgets
+
+        self.images, self.mean, self.std, self.epochs, self.seed = images, mean, std, epochs, seed
+        style = {"description_width": "initial"}
+        self.image = widgets.IntSlider(
+            value=0, min=0, max=len(images) - 1, description="image", continuous_update=False, style=style
+        )
+        self.flip = widgets.Dropdown(
+            options=[("random", "random"), ("alternating", "alternating"), ("none", None)],
+            value="random",
+            description="flip",
+            style=style,
+        )
+        self.translate = widgets.IntSlider(
+            value=2, min=0, max=4, description="largest shift (pixels)", continuous_update=False, style=style
+        )
+        self.view = widgets.Output()
+        self.widget = widgets.VBox(
+            [
+                widgets.HBox([self.image, self.flip, self.translate], layout=widgets.Layout(flex_flow="row wrap")),
+                self.view,
+            ]
+        )
+        self.shown: AugmentationViews | None = None
+        for control in (self.image, self.flip, self.translate):
+            control.observe(lambda change: self.redraw(), names="value")
+        self.redraw()
+
+    def redraw(self) -> AugmentationViews:
+        """Draw the selected image's views for the chosen flip mode and shift into the view."""
+        from IPython.display import display
+
+        self.shown = draw_augmentations(
+            self.images[self.image.value],
+            self.mean,
+            self.std,
+            epochs=self.epochs,
+            flip=self.flip.value,
+            translate=self.translate.value,
+            seed=self.seed,
+        )
+        self.view.clear_output(wait=True)
+        with self.view:
+            display(self.shown.figure)
+        plt.close(self.shown.figure)
+        return self.shown
+
+    def _ipython_display_(self) -> None:
+        """Show the widget; a notebook saved without widget state keeps only the text/plain line below."""
+        from IPython.display import display
+
+        bundle = getattr(self.widget, "_repr_mimebundle_", None)  # ipywidgets 8; 7.x displays itself
+        if bundle is None:
+            display(self.widget)
+            return
+        data = dict(bundle())
+        data["text/plain"] = (
+            "[an augmentation viewer: an image slider, the flip mode and the largest shift; "
+            "it moves in JupyterLab, Colab or VS Code with a running kernel]"
+        )
+        display(data, raw=True)

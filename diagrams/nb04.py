@@ -30,6 +30,7 @@ MAX_TOKENS = 32
 @dataclass
 class HeadPicture:
     """What `draw_attention_head` drew: the figure and each matrix of one head, (rows, columns) as drawn."""
+
     figure: Figure
     matrices: dict[str, torch.Tensor]
 
@@ -38,12 +39,16 @@ def head_matrices(self_attention: nn.Module, hidden_states: torch.Tensor, head: 
     """Q_h, K_h^T, the scaled scores, the softmax weights, V_h and the output of one head of one input."""
     heads = getattr(self_attention, "num_attention_heads", None)
     if heads is None or not all(hasattr(self_attention, p) for p in ("query", "key", "value")):
-        raise DiagramError(f"draw_attention_head needs a BERT self-attention module (with .query, .key, .value and "
-                           f".num_attention_heads), got {type(self_attention).__name__}: pass "
-                           "model.base_model.encoder.layer[l].attention.self")
+        raise DiagramError(
+            f"draw_attention_head needs a BERT self-attention module (with .query, .key, .value and "
+            f".num_attention_heads), got {type(self_attention).__name__}: pass "
+            "model.base_model.encoder.layer[l].attention.self"
+        )
     if hidden_states.dim() != 3 or hidden_states.shape[0] != 1:
-        raise DiagramError(f"draw_attention_head draws one input: hidden_states of shape (1, tokens, hidden), "
-                           f"got {tuple(hidden_states.shape)}")
+        raise DiagramError(
+            f"draw_attention_head draws one input: hidden_states of shape (1, tokens, hidden), "
+            f"got {tuple(hidden_states.shape)}"
+        )
     n = hidden_states.shape[1]
     if n > MAX_TOKENS:
         raise DiagramError(f"draw_attention_head draws at most {MAX_TOKENS} tokens, got {n}: use a shorter sentence")
@@ -51,15 +56,22 @@ def head_matrices(self_attention: nn.Module, hidden_states: torch.Tensor, head: 
         raise DiagramError(f"head {head} does not exist: this layer has heads 0 to {heads - 1}")
     d = hidden_states.shape[-1] // heads
     with torch.no_grad():
-        q, k, v = (proj(hidden_states)[0, :, head * d:(head + 1) * d].float().cpu()
-                   for proj in (self_attention.query, self_attention.key, self_attention.value))
-    scores = q @ k.T / d ** 0.5
+        q, k, v = (
+            proj(hidden_states)[0, :, head * d : (head + 1) * d].float().cpu()
+            for proj in (self_attention.query, self_attention.key, self_attention.value)
+        )
+    scores = q @ k.T / d**0.5
     weights = scores.softmax(dim=-1)
     return {"Q_h": q, "K_hᵀ": k.T, "Q_h K_hᵀ / √d": scores, "A = softmax": weights, "V_h": v, "A V_h": weights @ v}
 
 
-def draw_attention_head(self_attention: nn.Module, hidden_states: torch.Tensor, head: int = 0,
-                        tokens: Sequence[str] | None = None, title: str | None = None) -> HeadPicture:
+def draw_attention_head(
+    self_attention: nn.Module,
+    hidden_states: torch.Tensor,
+    head: int = 0,
+    tokens: Sequence[str] | None = None,
+    title: str | None = None,
+) -> HeadPicture:
     """softmax(Q K^T / sqrt(d)) V for one head, as the six real matrices it multiplies, each with its shape. 04 §1.
 
     `self_attention` is a BERT self-attention module, `hidden_states` what it reads, (1, tokens, hidden).
@@ -91,18 +103,32 @@ def draw_attention_head(self_attention: nn.Module, hidden_states: torch.Tensor, 
             ax.set_xticks(range(n), labels, fontsize=8, rotation=90)
     for k, operator in ((0, "×"), (1, "="), (3, "×"), (4, "=")):
         left, right = axes[k].get_position(), axes[k + 1].get_position()
-        fig.text((left.x1 + right.x0) / 2, (left.y0 + left.y1) / 2, operator, ha="center", va="center",
-                 fontsize=13, color="0.25")
-    fig.text(0.5, 0.01, "A: the softmax of each row of the scores (each row sums to 1) · rows: query tokens · "
-             "columns of Kᵀ and A: key tokens\ncolours: blue < 0 < red, each matrix on its own scale; A from white (0) "
-             "to black (1)",
-             ha="center", fontsize=8, color="0.3")
+        fig.text(
+            (left.x1 + right.x0) / 2,
+            (left.y0 + left.y1) / 2,
+            operator,
+            ha="center",
+            va="center",
+            fontsize=13,
+            color="0.25",
+        )
+    fig.text(
+        0.5,
+        0.01,
+        "A: the softmax of each row of the scores (each row sums to 1) · rows: query tokens · "
+        "columns of Kᵀ and A: key tokens\ncolours: blue < 0 < red, each matrix on its own scale; A from white (0) "
+        "to black (1)",
+        ha="center",
+        fontsize=8,
+        color="0.3",
+    )
     return HeadPicture(fig, m)
 
 
 @dataclass
 class Split:
-    """What `draw_multi_head_split` drew: the figure, each stage with its shape, each head's slice of the hidden size."""
+    """What `draw_multi_head_split` drew: the figure, each stage with its shape, each head's slice of hidden."""
+
     figure: Figure
     stages: list[tuple[str, tuple[int, ...]]]
     slices: list[tuple[int, int]]
@@ -112,8 +138,10 @@ def split_stages(config, tokens: int, batch: int = 1) -> list[tuple[str, tuple[i
     """Each step of multi-head self-attention with its tensor shape, from a model config (hidden size, heads)."""
     hidden, heads = getattr(config, "hidden_size", None), getattr(config, "num_attention_heads", None)
     if not isinstance(hidden, int) or not isinstance(heads, int) or heads < 1:
-        raise DiagramError(f"draw_multi_head_split needs a model or its config (hidden_size, num_attention_heads), "
-                           f"got {type(config).__name__}")
+        raise DiagramError(
+            f"draw_multi_head_split needs a model or its config (hidden_size, num_attention_heads), "
+            f"got {type(config).__name__}"
+        )
     if hidden % heads:
         raise DiagramError(f"hidden size {hidden} is not a multiple of {heads} heads: no model splits it like that")
     if tokens < 1 or batch < 1:
@@ -147,7 +175,7 @@ def draw_multi_head_split(model_or_config, tokens: int, batch: int = 1) -> Split
     # top: one token's query vector, cut into the heads' slices
     bar_w = 10.0
     ax.text(0, 4.25, "one token's query (and key, value) vector:", fontsize=9, va="bottom")
-    for h, (start, stop) in enumerate(slices):
+    for h, (start, _) in enumerate(slices):
         x = bar_w * start / hidden
         ax.add_patch(Rectangle((x, 3.6), bar_w * d / hidden, 0.5, facecolor=cmap(h % 20), edgecolor="white", lw=0.8))
         if heads <= 16:
@@ -160,28 +188,55 @@ def draw_multi_head_split(model_or_config, tokens: int, batch: int = 1) -> Split
     for k, (name, shape) in enumerate(stages):
         x = k * (box_w + gap)
         per_head = len(shape) == 4 and shape[1] == heads and name != stages[2][0]
-        ax.add_patch(FancyBboxPatch((x, 1.0), box_w, 1.6, boxstyle="round,pad=0.02",
-                                    facecolor="tab:orange" if per_head else "tab:blue", alpha=0.25,
-                                    edgecolor="0.4"))
-        ax.text(x + box_w / 2, 2.1, textwrap.fill(name, 15), ha="center", va="center", fontsize=8,
-                linespacing=1.25)
-        ax.text(x + box_w / 2, 1.3, str(shape).replace(" ", ""), ha="center", va="center", fontsize=8,
-                family="monospace")
+        ax.add_patch(
+            FancyBboxPatch(
+                (x, 1.0),
+                box_w,
+                1.6,
+                boxstyle="round,pad=0.02",
+                facecolor="tab:orange" if per_head else "tab:blue",
+                alpha=0.25,
+                edgecolor="0.4",
+            )
+        )
+        ax.text(x + box_w / 2, 2.1, textwrap.fill(name, 15), ha="center", va="center", fontsize=8, linespacing=1.25)
+        ax.text(
+            x + box_w / 2, 1.3, str(shape).replace(" ", ""), ha="center", va="center", fontsize=8, family="monospace"
+        )
         if k:
-            ax.add_patch(FancyArrowPatch((x - gap + 0.01, 1.8), (x - 0.01, 1.8), arrowstyle="-|>",
-                                         mutation_scale=8, color="0.3"))
-    ax.text(0, 0.55, f"shapes for {batch} input(s) of {tokens} tokens: (batch, tokens, hidden) or "
-                     f"(batch, heads, tokens, d); orange: one matrix per head, all {heads} in one batched product",
-            fontsize=8, color="0.3")
+            ax.add_patch(
+                FancyArrowPatch((x - gap + 0.01, 1.8), (x - 0.01, 1.8), arrowstyle="-|>", mutation_scale=8, color="0.3")
+            )
+    ax.text(
+        0,
+        0.55,
+        f"shapes for {batch} input(s) of {tokens} tokens: (batch, tokens, hidden) or "
+        f"(batch, heads, tokens, d); orange: one matrix per head, all {heads} in one batched product",
+        fontsize=8,
+        color="0.3",
+    )
     ax.set_xlim(-0.1, len(stages) * (box_w + gap))
     ax.set_ylim(0.4, 4.45)
     return Split(fig, stages, slices)
 
 
 HEAD_COLORS: tuple[str, ...] = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#ad494a",
-    "#637939", "#8c6d31", "#843c39", "#7b4173",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#393b79",
+    "#ad494a",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
 )
 """One fixed colour per head (matplotlib's tab10 + tab20b), so a head has the same colour in every view."""
 
@@ -196,7 +251,7 @@ def plot_head(attn: torch.Tensor, tokens: Sequence[str], title: str = "Attention
     labels = [_short(t) for t in tokens]
     if ax is None:
         size = max(4.0, 0.22 * len(tokens) + 1.5)
-        fig, ax = plt.subplots(figsize=(size + 1, size))
+        fig, ax = plt.subplots(figsize=(size + 1, size), dpi=DPI)
     else:
         fig = ax.figure
     im = ax.imshow(attn.numpy(), cmap="viridis", vmin=0, vmax=1)
@@ -210,25 +265,31 @@ def plot_head(attn: torch.Tensor, tokens: Sequence[str], title: str = "Attention
 def plot_model_view(attn: torch.Tensor, title: str = "Model view: every head of every layer") -> Figure:
     """A layers x heads grid of small heatmaps: a whole model's attention for one input. Taught in 04 §3.2."""
     layers, heads = attn.shape[:2]
-    fig, axes = plt.subplots(layers, heads, figsize=(heads * 0.9, layers * 0.9 + 0.6), squeeze=False)
-    for l in range(layers):
+    fig, axes = plt.subplots(layers, heads, figsize=(heads * 0.9, layers * 0.9 + 0.6), squeeze=False, dpi=DPI)
+    for layer in range(layers):
         for h in range(heads):
-            ax = axes[l, h]
-            ax.imshow(attn[l, h].numpy(), cmap="viridis", vmin=0, vmax=1)
+            ax = axes[layer, h]
+            ax.imshow(attn[layer, h].numpy(), cmap="viridis", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
-            if l == 0:
+            if layer == 0:
                 ax.set_title(str(h), fontsize=8)
             if h == 0:
-                ax.set_ylabel(str(l), fontsize=8, rotation=0, labelpad=8)
+                ax.set_ylabel(str(layer), fontsize=8, rotation=0, labelpad=8)
     fig.suptitle(title)
     fig.supxlabel("head (each thumbnail: query rows x key columns)")
     fig.supylabel("layer")
     return fig
 
 
-def plot_token_rows(rows: np.ndarray, tokens: Sequence[str], row_labels: Sequence[str], title: str,
-                    ylabel: str = "layer", hide: Sequence[bool] | None = None) -> Figure:
+def plot_token_rows(
+    rows: np.ndarray,
+    tokens: Sequence[str],
+    row_labels: Sequence[str],
+    title: str,
+    ylabel: str = "layer",
+    hide: Sequence[bool] | None = None,
+) -> Figure:
     """Attention rows over the same tokens as one heatmap; hidden columns' weight goes in the labels. 04 §3.3."""
     rows, labels, tokens = np.asarray(rows), list(row_labels), list(tokens)
     if hide is not None:
@@ -237,7 +298,7 @@ def plot_token_rows(rows: np.ndarray, tokens: Sequence[str], row_labels: Sequenc
         names = "+".join(dict.fromkeys(t for t, h in zip(tokens, hide) if h))
         labels = [f"{label} ({names} {w:.2f})" for label, w in zip(labels, hidden)]
         rows, tokens = rows[:, ~hide], [t for t, h in zip(tokens, hide) if not h]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * len(tokens) + 3), 0.45 * len(labels) + 1.8))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * len(tokens) + 3), 0.45 * len(labels) + 1.8), dpi=DPI)
     im = ax.imshow(rows, cmap="magma", aspect="auto", vmin=0)
     ax.set_xticks(range(len(tokens)), [_short(t) for t in tokens], rotation=90, fontsize=8)
     ax.set_yticks(range(len(labels)), labels, fontsize=9)
@@ -254,7 +315,7 @@ def plot_head_scores(results: dict[str, dict], title: str = "What heads do", col
     white line on its colour bar marks the chance level, so that "how far above chance" reads off every panel.
     """
     rows = math.ceil(len(results) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.4 * columns, 3.4 * rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.4 * columns, 3.4 * rows + 0.6), squeeze=False, dpi=DPI)
     for ax, (name, result) in zip(axes.flat, results.items()):
         scores = np.asarray(result["scores"], dtype=float)
         chance = float(result["chance"])
@@ -268,16 +329,24 @@ def plot_head_scores(results: dict[str, dict], title: str = "What heads do", col
         bar.set_label("mean attention (own scale)", fontsize=8)
         bar.ax.tick_params(labelsize=8)
         bar.ax.axhline(chance, color="white", linewidth=2)
-    for ax in list(axes.flat)[len(results):]:
+    for ax in list(axes.flat)[len(results) :]:
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def head_view_svg(attn: torch.Tensor, tokens: Sequence[str], heads: Sequence[int] | None = None,
-                  title: str = "", query: int | None = None, token_types: Sequence[int] | None = None,
-                  min_weight: float = 0.02, row_height: int = 18, width: int = 460) -> str:
+def head_view_svg(
+    attn: torch.Tensor,
+    tokens: Sequence[str],
+    heads: Sequence[int] | None = None,
+    title: str = "",
+    query: int | None = None,
+    token_types: Sequence[int] | None = None,
+    min_weight: float = 0.02,
+    row_height: int = 18,
+    width: int = 460,
+) -> str:
     """A bertviz-style head view of one layer (heads, n, n) as SVG: a line per weight, opacity = weight. 04 §4.
 
     Lines under min_weight are left out; `query` keeps one token's lines; token_types colours a pair's second part.
@@ -294,16 +363,21 @@ def head_view_svg(attn: torch.Tensor, tokens: Sequence[str], heads: Sequence[int
         f'<rect width="{width}" height="{height}" fill="white"/>',
     ]
     if title:
-        parts.append(f'<text x="{width / 2:.1f}" y="20" text-anchor="middle" font-weight="bold">'
-                     f'{html.escape(title)}</text>')
-    parts.append(f'<text x="{x_left:.1f}" y="{top - 6}" text-anchor="end" fill="#666" font-size="11">'
-                 f'query</text><text x="{x_right:.1f}" y="{top - 6}" fill="#666" font-size="11">key</text>')
+        parts.append(
+            f'<text x="{width / 2:.1f}" y="20" text-anchor="middle" font-weight="bold">{html.escape(title)}</text>'
+        )
+    parts.append(
+        f'<text x="{x_left:.1f}" y="{top - 6}" text-anchor="end" fill="#666" font-size="11">'
+        f'query</text><text x="{x_right:.1f}" y="{top - 6}" fill="#666" font-size="11">key</text>'
+    )
     if legend:
         for k, h in enumerate(heads):
             x = 8 + k * (width - 16) / len(heads)
             color = HEAD_COLORS[h % len(HEAD_COLORS)]
-            parts.append(f'<rect x="{x:.1f}" y="{top}" width="10" height="10" fill="{color}"/>'
-                         f'<text x="{x + 13:.1f}" y="{top + 9}" font-size="10">{h}</text>')
+            parts.append(
+                f'<rect x="{x:.1f}" y="{top}" width="10" height="10" fill="{color}"/>'
+                f'<text x="{x + 13:.1f}" y="{top + 9}" font-size="10">{h}</text>'
+            )
     y0 = top + legend + row_height * 0.7
 
     def y(i: int) -> float:
@@ -317,8 +391,11 @@ def head_view_svg(attn: torch.Tensor, tokens: Sequence[str], heads: Sequence[int
         lines = [(float(weights[i, j]), i, j) for i in rows for j in range(n) if weights[i, j] >= min_weight]
         lines.sort()
         parts.append(f'<g stroke="{color}" stroke-width="2">')
-        parts.extend(f'<line x1="{x_left + 6:.1f}" y1="{y(i) - 4:.1f}" x2="{x_right - 6:.1f}" y2="{y(j) - 4:.1f}" '
-                     f'stroke-opacity="{w:.3f}"/>' for w, i, j in lines)
+        parts.extend(
+            f'<line x1="{x_left + 6:.1f}" y1="{y(i) - 4:.1f}" x2="{x_right - 6:.1f}" y2="{y(j) - 4:.1f}" '
+            f'stroke-opacity="{w:.3f}"/>'
+            for w, i, j in lines
+        )
         parts.append("</g>")
     for i, token in enumerate(tokens):
         second = token_types is not None and token_types[i] == 1
@@ -334,22 +411,33 @@ def head_view_svg(attn: torch.Tensor, tokens: Sequence[str], heads: Sequence[int
 class AttentionExplorer:
     """ipywidgets around head_view_svg (no JavaScript of its own): type text, pick layer, head, token. 04 §4."""
 
-    def __init__(self, model: nn.Module, tokenizer, text: str, text_pair: str = "", layer: int = 0,
-                 head: int = 0, max_tokens: int = MAX_VIEW_TOKENS):
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer,
+        text: str,
+        text_pair: str = "",
+        layer: int = 0,
+        head: int = 0,
+        max_tokens: int = MAX_VIEW_TOKENS,
+    ):
         """Run the model on the text and build the widgets, showing the given layer and head."""
         import ipywidgets as widgets
 
         self.model, self.tokenizer, self.max_tokens = model, tokenizer, max_tokens
         layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
-        self.text = widgets.Textarea(value=text, description="Sentence", rows=2,
-                                     layout=widgets.Layout(width="95%"))
-        self.text_pair = widgets.Text(value=text_pair, description="Pair (opt.)",
-                                      placeholder="optional second sentence", layout=widgets.Layout(width="95%"))
+        self.text = widgets.Textarea(value=text, description="Sentence", rows=2, layout=widgets.Layout(width="95%"))
+        self.text_pair = widgets.Text(
+            value=text_pair,
+            description="Pair (opt.)",
+            placeholder="optional second sentence",
+            layout=widgets.Layout(width="95%"),
+        )
         self.run_button = widgets.Button(description="Run the model", button_style="primary", icon="play")
-        self.layer = widgets.IntSlider(value=layer, min=0, max=layers - 1, description="Layer",
-                                       continuous_update=False)
-        self.head = widgets.Dropdown(options=[("all heads", -1)] + [(f"head {h}", h) for h in range(heads)],
-                                     value=head, description="Head")
+        self.layer = widgets.IntSlider(value=layer, min=0, max=layers - 1, description="Layer", continuous_update=False)
+        self.head = widgets.Dropdown(
+            options=[("all heads", -1)] + [(f"head {h}", h) for h in range(heads)], value=head, description="Head"
+        )
         self.query = widgets.Dropdown(options=[("all tokens", -1)], value=-1, description="From token")
         self.status = widgets.HTML()
         self.view = widgets.HTML()
@@ -370,8 +458,11 @@ class AttentionExplorer:
         self.token_types = encoding["token_type_ids"][0].tolist() if "token_type_ids" in encoding else None
         self.attentions = get_attentions(self.model, encoding)
         self.capped = full > self.max_tokens
-        self._note = (f"capped: {full} tokens, showing the first {self.max_tokens}" if self.capped
-                      else f"{len(self.tokens)} tokens")
+        self._note = (
+            f"capped: {full} tokens, showing the first {self.max_tokens}"
+            if self.capped
+            else f"{len(self.tokens)} tokens"
+        )
         with self.query.hold_trait_notifications():
             self.query.options = [("all tokens", -1)] + [(f"{i}: {t}", i) for i, t in enumerate(self.tokens)]
             self.query.value = -1
@@ -382,9 +473,16 @@ class AttentionExplorer:
         layer, head, query = self.layer.value, self.head.value, self.query.value
         heads = None if head == -1 else [head]
         which = "all heads" if head == -1 else f"head {head}"
-        self.view.value = head_view_svg(self.attentions[layer], self.tokens, heads=heads,
-                                        title=f"Layer {layer}, {which}", query=None if query == -1 else query,
-                                        token_types=self.token_types,
-                                        min_weight=0.05 if head == -1 else 0.02)
-        self.status.value = (f"<span style='color:#555'>{html.escape(self._note)} · line opacity = attention "
-                             f"weight · left: query, right: key</span>")
+        self.view.value = head_view_svg(
+            self.attentions[layer],
+            self.tokens,
+            heads=heads,
+            title=f"Layer {layer}, {which}",
+            query=None if query == -1 else query,
+            token_types=self.token_types,
+            min_weight=0.05 if head == -1 else 0.02,
+        )
+        self.status.value = (
+            f"<span style='color:#555'>{html.escape(self._note)} · line opacity = attention "
+            f"weight · left: query, right: key</span>"
+        )

@@ -82,8 +82,9 @@ def plot_sampler(samplers: Sequence[DistributedSampler], epochs: Sequence[int] =
     if n > 40:
         raise DiagramError(f"plot_sampler draws one square per example: give it a data set of at most 40, not {n}.")
     orders = sampler_orders(samplers, epochs)
-    fig, ax = new_figure(1.6 + 0.45 * n, 1.0 + 0.8 * len(epochs),
-                         f"DistributedSampler: {n} examples over {len(samplers)} ranks")
+    fig, ax = new_figure(
+        1.6 + 0.45 * n, 1.0 + 0.8 * len(epochs), f"DistributedSampler: {n} examples over {len(samplers)} ranks"
+    )
     fig.set_dpi(PROJECTOR_DPI)
     for row, epoch in enumerate(epochs):
         y = len(epochs) - 1 - row
@@ -97,15 +98,38 @@ def plot_sampler(samplers: Sequence[DistributedSampler], epochs: Sequence[int] =
                 ax.add_patch(Rectangle((index, y), 0.92, 0.8, facecolor="white", edgecolor="#333", lw=0.5))
             for k, (rank, position) in enumerate(got):  # read twice: two halves, one per read
                 width = 0.92 / len(got)
-                ax.add_patch(Rectangle((index + k * width, y), width, 0.8, facecolor=RANK_COLOURS[rank],
-                                       edgecolor="#333", lw=0.5, hatch="///" if len(got) > 1 else None))
-                ax.text(index + (k + 0.5) * width, y + 0.4, str(position), ha="center", va="center",
-                        fontsize=LABEL_PT if len(got) == 1 else MIN_FONT_PT, color="white")
+                ax.add_patch(
+                    Rectangle(
+                        (index + k * width, y),
+                        width,
+                        0.8,
+                        facecolor=RANK_COLOURS[rank],
+                        edgecolor="#333",
+                        lw=0.5,
+                        hatch="///" if len(got) > 1 else None,
+                    )
+                )
+                ax.text(
+                    index + (k + 0.5) * width,
+                    y + 0.4,
+                    str(position),
+                    ha="center",
+                    va="center",
+                    fontsize=LABEL_PT if len(got) == 1 else MIN_FONT_PT,
+                    color="white",
+                )
         ax.text(-0.3, y + 0.4, f"epoch {epoch}", ha="right", va="center", fontsize=LABEL_PT)
     ax.text(-0.3, len(epochs) - 0.05, "example", ha="right", va="bottom", fontsize=MIN_FONT_PT + 1, color="#333")
     for index in range(n):
-        ax.text(index + 0.46, len(epochs) - 0.05, str(index), ha="center", va="bottom", fontsize=MIN_FONT_PT + 1,
-                color="#333")
+        ax.text(
+            index + 0.46,
+            len(epochs) - 0.05,
+            str(index),
+            ha="center",
+            va="bottom",
+            fontsize=MIN_FONT_PT + 1,
+            color="#333",
+        )
     for rank in range(len(samplers)):
         ax.add_patch(Rectangle((rank * 3.2, -0.75), 0.5, 0.4, color=RANK_COLOURS[rank]))
         ax.text(rank * 3.2 + 0.7, -0.55, f"rank {rank}", va="center", fontsize=LABEL_PT)

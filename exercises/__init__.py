@@ -76,6 +76,7 @@ class Checker:
 
 def exercise(title: str, hint: str) -> Callable[[Callable[..., None]], Callable[..., bool]]:
     """Make `body(c, answer, ...)` a check(answer, ...): None is "not answered yet", then body's criteria, a verdict."""
+
     def wrap(body: Callable[..., None]) -> Callable[..., bool]:
         @functools.wraps(body)
         def check(answer: Any, *args: Any, **kwargs: Any) -> bool:
@@ -84,7 +85,9 @@ def exercise(title: str, hint: str) -> Callable[[Callable[..., None]], Callable[
                 return False
             body(c, answer, *args, **kwargs)
             return c.verdict()
+
         params = list(inspect.signature(body).parameters.values())[1:]  # what the notebook passes: no Checker
         check.__signature__ = inspect.signature(body).replace(parameters=params, return_annotation=bool)
         return check
+
     return wrap

@@ -12,8 +12,9 @@ from torch.utils.data import DataLoader, DistributedSampler
 from . import Checker, exercise
 
 
-@exercise("Exercise 1 (DistributedSampler by hand)",
-          "define shard(n, world_size, rank, epoch, seed) returning a list of ints")
+@exercise(
+    "Exercise 1 (DistributedSampler by hand)", "define shard(n, world_size, rank, epoch, seed) returning a list of ints"
+)
 def check_shard(c: Checker, shard: Callable) -> None:
     """Exercise 1: shard(n, world_size, rank, epoch, seed) gives the indices DistributedSampler gives."""
     cases = [(10, 2, 0, 0), (10, 2, 1, 0), (11, 2, 1, 3), (7, 3, 2, 1), (16, 4, 3, 5)]
@@ -23,23 +24,37 @@ def check_shard(c: Checker, shard: Callable) -> None:
         sampler.set_epoch(epoch)
         return list(sampler)
 
-    c.check(lambda: all(len(shard(n, w, r, e, 0)) == math.ceil(n / w) for n, w, r, e in cases),
-            "every rank gets ceil(n / world_size) indices",
-            "pad the shuffled list by repeating its start until its length is a multiple of world_size")
-    c.check(lambda: all(set().union(*(shard(n, w, r, e, 0) for r in range(w))) == set(range(n)) for n, w, _, e in cases),
-            "together the ranks read every example",
-            "rank r takes every world_size-th index of the padded list, starting at r")
-    c.check(lambda: all([int(i) for i in shard(n, w, r, e, 0)] == real(n, w, r, e) for n, w, r, e in cases),
-            "the same indices as torch's DistributedSampler, for several n, world sizes, ranks and epochs",
-            "shuffle with torch.randperm(n, generator=g) where g = torch.Generator().manual_seed(seed + epoch)")
-    c.check(lambda: [int(i) for i in shard(12, 2, 0, 0, 1)] == real(12, 2, 0, 0, seed=1),
-            "the seed changes the order the way it does in torch", "add the seed and the epoch: seed + epoch")
-    c.check(lambda: shard(20, 2, 0, 0, 0) != shard(20, 2, 0, 1, 0),
-            "a new epoch gives a new order (what set_epoch is for)", "use the epoch in the generator's seed")
+    c.check(
+        lambda: all(len(shard(n, w, r, e, 0)) == math.ceil(n / w) for n, w, r, e in cases),
+        "every rank gets ceil(n / world_size) indices",
+        "pad the shuffled list by repeating its start until its length is a multiple of world_size",
+    )
+    c.check(
+        lambda: all(set().union(*(shard(n, w, r, e, 0) for r in range(w))) == set(range(n)) for n, w, _, e in cases),
+        "together the ranks read every example",
+        "rank r takes every world_size-th index of the padded list, starting at r",
+    )
+    c.check(
+        lambda: all([int(i) for i in shard(n, w, r, e, 0)] == real(n, w, r, e) for n, w, r, e in cases),
+        "the same indices as torch's DistributedSampler, for several n, world sizes, ranks and epochs",
+        "shuffle with torch.randperm(n, generator=g) where g = torch.Generator().manual_seed(seed + epoch)",
+    )
+    c.check(
+        lambda: [int(i) for i in shard(12, 2, 0, 0, 1)] == real(12, 2, 0, 0, seed=1),
+        "the seed changes the order the way it does in torch",
+        "add the seed and the epoch: seed + epoch",
+    )
+    c.check(
+        lambda: shard(20, 2, 0, 0, 0) != shard(20, 2, 0, 1, 0),
+        "a new epoch gives a new order (what set_epoch is for)",
+        "use the epoch in the generator's seed",
+    )
 
 
-@exercise("Exercise 2 (batch, steps and learning rate of a launch)",
-          "define plan(n, per_process_batch, world_size, base_lr, base_batch) returning a dict")
+@exercise(
+    "Exercise 2 (batch, steps and learning rate of a launch)",
+    "define plan(n, per_process_batch, world_size, base_lr, base_batch) returning a dict",
+)
 def check_plan(c: Checker, plan: Callable) -> None:
     """Exercise 2: effective batch, steps per epoch and the linearly scaled learning rate of a launch."""
     cases = [(50_000, 256, 1), (50_000, 256, 2), (50_000, 256, 8), (1_001, 10, 3), (9, 4, 4)]
@@ -47,19 +62,24 @@ def check_plan(c: Checker, plan: Callable) -> None:
     def steps(n, b, w):  # what a DataLoader over one rank's shard really yields
         return len(DataLoader(range(n), batch_size=b, sampler=DistributedSampler(range(n), num_replicas=w, rank=0)))
 
-    c.check(lambda: all(plan(n, b, w, 0.1, 256)["effective_batch"] == b * w for n, b, w in cases),
-            "effective batch = per-process batch x number of processes",
-            "one optimizer step averages the gradients of every process's batch")
-    c.check(lambda: all(plan(n, b, w, 0.1, 256)["steps_per_epoch"] == steps(n, b, w) for n, b, w in cases),
-            "steps per epoch equal the length of a DataLoader over one rank's DistributedSampler shard",
-            "each rank gets ceil(n / world_size) examples (padding), then ceil(that / per_process_batch) batches")
-    c.check(lambda: all(math.isclose(plan(n, b, w, 0.1, 256)["lr"], 0.1 * b * w / 256) for n, b, w in cases),
-            "the learning rate grows in proportion to the effective batch (the linear scaling rule)",
-            "lr = base_lr x effective_batch / base_batch")
+    c.check(
+        lambda: all(plan(n, b, w, 0.1, 256)["effective_batch"] == b * w for n, b, w in cases),
+        "effective batch = per-process batch x number of processes",
+        "one optimizer step averages the gradients of every process's batch",
+    )
+    c.check(
+        lambda: all(plan(n, b, w, 0.1, 256)["steps_per_epoch"] == steps(n, b, w) for n, b, w in cases),
+        "steps per epoch equal the length of a DataLoader over one rank's DistributedSampler shard",
+        "each rank gets ceil(n / world_size) examples (padding), then ceil(that / per_process_batch) batches",
+    )
+    c.check(
+        lambda: all(math.isclose(plan(n, b, w, 0.1, 256)["lr"], 0.1 * b * w / 256) for n, b, w in cases),
+        "the learning rate grows in proportion to the effective batch (the linear scaling rule)",
+        "lr = base_lr x effective_batch / base_batch",
+    )
 
 
-@exercise("Exercise 3 (ring all-reduce)",
-          "define ring_all_reduce(vectors) returning (results, sent)")
+@exercise("Exercise 3 (ring all-reduce)", "define ring_all_reduce(vectors) returning (results, sent)")
 def check_ring_all_reduce(c: Checker, ring_all_reduce: Callable) -> None:
     """Exercise 3: a simulated ring all-reduce sums every rank's vector and sends 2 (W-1)/W of it per rank."""
     g = torch.Generator().manual_seed(0)
@@ -81,8 +101,11 @@ def check_ring_all_reduce(c: Checker, ring_all_reduce: Callable) -> None:
                 return False
         return True
 
-    c.check(sums_everywhere, "every rank ends with the sum of all ranks' vectors (W = 2..5, n not a multiple of W)",
-            "reduce-scatter (W-1 steps: pass a chunk to the right neighbour, who adds it), then all-gather (W-1 steps)")
+    c.check(
+        sums_everywhere,
+        "every rank ends with the sum of all ranks' vectors (W = 2..5, n not a multiple of W)",
+        "reduce-scatter (W-1 steps: pass a chunk to the right neighbour, who adds it), then all-gather (W-1 steps)",
+    )
     c.check(unchanged, "the inputs are left unchanged", "work on copies (v.clone()) of the vectors")
 
     def bandwidth():
@@ -93,12 +116,14 @@ def check_ring_all_reduce(c: Checker, ring_all_reduce: Callable) -> None:
                 return False
         return True
 
-    c.check(bandwidth, "each rank sends about 2 (W-1)/W of a vector, however many ranks there are",
-            "count the numbers each rank sends: 2 (W-1) chunks of about n/W; sending whole vectors is too much")
+    c.check(
+        bandwidth,
+        "each rank sends about 2 (W-1)/W of a vector, however many ranks there are",
+        "count the numbers each rank sends: 2 (W-1) chunks of about n/W; sending whole vectors is too much",
+    )
 
 
-@exercise("Exercise 4 (SyncBatchNorm by hand)",
-          "define sync_batch_norm(shards, eps=1e-5) returning a list of tensors")
+@exercise("Exercise 4 (SyncBatchNorm by hand)", "define sync_batch_norm(shards, eps=1e-5) returning a list of tensors")
 def check_sync_batch_norm(c: Checker, sync_batch_norm: Callable) -> None:
     """Exercise 4: each shard normalised with the statistics of all shards, as SyncBatchNorm does."""
     g = torch.Generator().manual_seed(0)
@@ -110,15 +135,22 @@ def check_sync_batch_norm(c: Checker, sync_batch_norm: Callable) -> None:
         parts = shards(sizes)
         whole = nn.functional.batch_norm(torch.cat(parts), None, None, training=True, eps=1e-5)
         mine = sync_batch_norm([p.clone() for p in parts], eps=1e-5)
-        return len(mine) == len(parts) and all(m.shape == p.shape for m, p in zip(mine, parts)) and \
-            torch.allclose(torch.cat(mine), whole, atol=1e-4)
+        return (
+            len(mine) == len(parts)
+            and all(m.shape == p.shape for m, p in zip(mine, parts))
+            and torch.allclose(torch.cat(mine), whole, atol=1e-4)
+        )
 
-    c.check(lambda: same_as_whole_batch((4, 4)),
-            "equal shards: the same output as BatchNorm over the concatenated batch",
-            "per channel (dim=(0, 2, 3)) add up counts, sums and sums of squares over ALL shards first")
-    c.check(lambda: same_as_whole_batch((1, 5, 2)),
-            "shards of different sizes: still the whole batch's statistics",
-            "do not average per-shard means: divide the total sum by the total count")
+    c.check(
+        lambda: same_as_whole_batch((4, 4)),
+        "equal shards: the same output as BatchNorm over the concatenated batch",
+        "per channel (dim=(0, 2, 3)) add up counts, sums and sums of squares over ALL shards first",
+    )
+    c.check(
+        lambda: same_as_whole_batch((1, 5, 2)),
+        "shards of different sizes: still the whole batch's statistics",
+        "do not average per-shard means: divide the total sum by the total count",
+    )
 
     def gradients_match():
         parts = [p.requires_grad_() for p in shards((3, 2))]
@@ -130,5 +162,8 @@ def check_sync_batch_norm(c: Checker, sync_batch_norm: Callable) -> None:
         (whole * weights).sum().backward()
         return all(torch.allclose(a, b.grad, atol=1e-4) for a, b in zip(mine, copies))
 
-    c.check(gradients_match, "gradients flow through the statistics like BatchNorm's (autograd)",
-            "compute with differentiable torch operations only (no .item(), no torch.no_grad())")
+    c.check(
+        gradients_match,
+        "gradients flow through the statistics like BatchNorm's (autograd)",
+        "compute with differentiable torch operations only (no .item(), no torch.no_grad())",
+    )

@@ -3,9 +3,11 @@
 Used by tests/test_browser.py (`make test-browser`) and scripts/screenshot_interactives.py. For one notebook it
 opens JupyterLab's page, runs the cells up to and including its last cell tagged `interactive` (cell metadata tags),
 and for each such cell waits until its widgets render, moves each control as a user would (a slider's handle: the
-arrow keys; a dropdown: another option; toggle/radio buttons, checkboxes, buttons: a click) and checks that the
-picture the cell shows (its images, SVGs and canvases, compared pixel by pixel) changed. Every request that would
-leave localhost is refused and recorded, and so are the page's console errors.
+arrow keys; a dropdown: another option; toggle/radio buttons, checkboxes: a click; plain buttons only where a cell has
+no other control, as a "Run" button acts on the other inputs) and checks that the picture the cell shows (its images,
+SVGs and canvases, compared pixel by pixel) changed, with no traceback in it. Every HTTP request that would leave
+localhost is refused and recorded (WebSockets to another host are recorded), and so are the page's console errors
+and uncaught exceptions: any of them fails the check.
 
 What it needs (nothing from the network):
 
@@ -38,13 +40,19 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 TAG = "interactive"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 COURSE_PARTS = ("pyproject.toml", "helpers", "exercises", "diagrams", "notebooks", "solutions", "docs")
 """What a course copy holds: the notebooks with what they link to, and what makes it a checkout (helpers.paths)."""
-INSTALL_HINT = ('Chromium: `apt-get install -y chromium` (Debian/Ubuntu; or set CHROMIUM=/path/to/chromium); '
-                'Playwright: `pip install -e ".[docs]"` (no `playwright install` needed)')
 
 
 # ---------------------------------------------------------------------------------------------- what is needed
@@ -106,8 +114,11 @@ def write_notebook(path: Path, cells: list[tuple[str, str, list[str]]]) -> Path:
         nb_cells.append(cell)
     kernelspec = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"cells": nb_cells, "metadata": {"kernelspec": kernelspec}, "nbformat": 4,
-                                "nbformat_minor": 5}, indent=1))
+    path.write_text(
+        json.dumps(
+            {"cells": nb_cells, "metadata": {"kernelspec": kernelspec}, "nbformat": 4, "nbformat_minor": 5}, indent=1
+        )
+    )
     return path
 
 
@@ -122,8 +133,11 @@ def free_port() -> int:
 def lab_settings(folder: Path) -> None:
     """JupyterLab user settings for a robot: no news or update checks (network), no autosave, every cell in the DOM."""
     settings = {
-        ("apputils-extension", "notification"): {"fetchNews": "false", "checkForUpdates": False,
-                                                 "doNotDisturbMode": True},
+        ("apputils-extension", "notification"): {
+            "fetchNews": "false",
+            "checkForUpdates": False,
+            "doNotDisturbMode": True,
+        },
         ("docmanager-extension", "plugin"): {"autosave": False},
         ("notebook-extension", "tracker"): {"windowingMode": "none"},
     }
@@ -137,9 +151,15 @@ def kernel_spec(folder: Path, python: str) -> None:
     """The `python3` kernel spec in a data folder of our own, running `python` (e.g. .venv-min's, for ipywidgets 7)."""
     spec = folder / "kernels" / "python3"
     spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (ipykernel)", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (ipykernel)",
+                "language": "python",
+            }
+        )
+    )
 
 
 class Lab:
@@ -149,9 +169,11 @@ class Lab:
     Python. Everything JupyterLab writes besides the notebooks' folder goes into a temporary folder.
     """
 
-    def __init__(self, root: Path, env: dict[str, str] | None = None, kernel_python: str | None = None,
-                 timeout: float = 120.0) -> None:
-        self.root, self.extra_env, self.kernel_python, self.timeout = Path(root), dict(env or {}), kernel_python, timeout
+    def __init__(
+        self, root: Path, env: dict[str, str] | None = None, kernel_python: str | None = None, timeout: float = 120.0
+    ) -> None:
+        self.root, self.extra_env, self.kernel_python = Path(root), dict(env or {}), kernel_python
+        self.timeout = timeout
         self.port, self.token = free_port(), secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -160,8 +182,8 @@ class Lab:
         self.log_path = self.home / "jupyterlab.log"
 
     def notebook_url(self, relative: str) -> str:
-        """The page that opens one notebook (a path relative to the served root)."""
-        return f"{self.url}/lab/tree/{relative}?token={self.token}"
+        """The page that opens one notebook (a path relative to the served root) alone, in a workspace of its own."""
+        return f"{self.url}/lab/workspaces/check-{secrets.token_hex(4)}/tree/{relative}?reset&token={self.token}"
 
     def log_tail(self, chars: int = 3000) -> str:
         """The end of JupyterLab's log, for a failure's message."""
@@ -169,22 +191,45 @@ class Lab:
 
     def __enter__(self) -> Lab:
         lab_settings(self.home / "settings")
-        env = dict(os.environ, **self.extra_env, JUPYTERLAB_SETTINGS_DIR=str(self.home / "settings"),
-                   JUPYTERLAB_WORKSPACES_DIR=str(self.home / "workspaces"), JUPYTER_RUNTIME_DIR=str(self.home / "rt"),
-                   JUPYTER_CONFIG_DIR=str(self.home / "config"), IPYTHONDIR=str(self.home / "ipython"),
-                   PYDEVD_DISABLE_FILE_VALIDATION="1")
+        env = dict(
+            os.environ,
+            **self.extra_env,
+            JUPYTERLAB_SETTINGS_DIR=str(self.home / "settings"),
+            JUPYTERLAB_WORKSPACES_DIR=str(self.home / "workspaces"),
+            JUPYTER_RUNTIME_DIR=str(self.home / "rt"),
+            JUPYTER_CONFIG_DIR=str(self.home / "config"),
+            IPYTHONDIR=str(self.home / "ipython"),
+            PYDEVD_DISABLE_FILE_VALIDATION="1",
+        )
         if self.kernel_python:
             kernel_spec(self.home / "data", self.kernel_python)
-            env["JUPYTER_PATH"] = str(self.home / "data")
-        command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
-                   "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
-                   f"--ServerApp.root_dir={self.root}", "--LabApp.expose_app_in_browser=True",
-                   "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+            env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(self.home / "data"), env.get("JUPYTER_PATH")]))
+        command = [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ]
         if hasattr(os, "getuid") and os.getuid() == 0:
             command.append("--allow-root")  # JupyterLab refuses root (containers) unless told
         with open(self.log_path, "w") as log:  # the child keeps its own handle
-            self.process = subprocess.Popen(command, env=env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+            self.process = subprocess.Popen(
+                command,
+                env=env,
+                cwd=self.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         try:
             self._wait_until_up()
         except BaseException:
@@ -220,8 +265,9 @@ class Lab:
         """Shut down the kernels and the server (the API first, then SIGTERM, then SIGKILL); remove the temp folder."""
         if self.process is not None and self.process.poll() is None:
             children = self._children()
-            request = urllib.request.Request(f"{self.url}/api/shutdown", method="POST",
-                                             headers={"Authorization": f"token {self.token}"})
+            request = urllib.request.Request(
+                f"{self.url}/api/shutdown", method="POST", headers={"Authorization": f"token {self.token}"}
+            )
             with contextlib.suppress(OSError):
                 urllib.request.urlopen(request, timeout=10).close()
             try:
@@ -260,9 +306,16 @@ class Guard:
         return out
 
 
+def _first_line(text: str) -> str:
+    """A message's first line, at most 300 characters (a console error's stack trace is left out)."""
+    return (text.strip().splitlines() or [""])[0][:300]
+
+
 def _is_outside(url: str) -> bool:
+    """Whether a request would leave this machine (in-page data: and blob: URLs do not)."""
     parsed = urlparse(url)
-    return parsed.scheme not in ("data", "blob", "about", "chrome", "chrome-error") and parsed.hostname not in LOCAL_HOSTS
+    local = parsed.scheme in ("data", "blob", "about", "chrome", "chrome-error") or parsed.hostname in LOCAL_HOSTS
+    return not local
 
 
 @contextlib.contextmanager
@@ -292,7 +345,302 @@ def guarded_page(chromium, guard: Guard, width: int = 1200, height: int = 1000):
     context.route("**/*", route)
     page = context.new_page()
     page.on("websocket", lambda ws: guard.outside.append(ws.url) if _is_outside(ws.url) else None)
-    page.on("console", lambda m: guard.console_errors.append(f"{m.text} @ {m.location.get('url', '')}")
-            if m.type == "error" else None)
-    page.on("pageerror", lambda e: guard.console_errors.append(f"uncaught: {e}"))
+    page.on(
+        "console",
+        lambda m: (
+            guard.console_errors.append(f"{_first_line(m.text)} @ {m.location.get('url', '')}")
+            if m.type == "error"
+            else None
+        ),
+    )
+    page.on("pageerror", lambda e: guard.console_errors.append(f"uncaught: {_first_line(str(e))}"))
     return page
+
+
+# ---------------------------------------------------------------------------------------------- the page
+# The notebook's panel is found by its path (never "the current widget", which a restored tab could be) and kept
+# in window.__coursePanel; it is made the active tab, as the run command acts on the active notebook.
+JS_READY = """(path) => { const app = window.jupyterapp; if (!app) return false;
+  const w = [...app.shell.widgets('main')].find(w => w.context && w.context.path === path);
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  if (!(w && w.content && w.content.widgets && w.context.isReady && k && k.status === 'idle')) return false;
+  window.__coursePanel = w; app.shell.activateById(w.id); return app.shell.currentWidget === w; }"""
+JS_IDLE = """() => { const s = window.__coursePanel.sessionContext.session;
+  return !!(s && s.kernel && s.kernel.status === 'idle'); }"""
+JS_RUN_THROUGH = """([last, marks]) => { const w = window.__coursePanel, nb = w.content;
+  if (window.jupyterapp.shell.currentWidget !== w) throw new Error('the notebook is not the active tab');
+  for (const i of marks) nb.widgets[i].node.setAttribute('data-course-cell', String(i));
+  window.__courseRun = undefined;
+  nb.activeCellIndex = 0; nb.deselectAll(); nb.extendContiguousSelectionTo(last);
+  window.jupyterapp.commands.execute('notebook:run-cell').then(
+    ok => { window.__courseRun = {ok: !!ok}; }, e => { window.__courseRun = {ok: false, error: String(e)}; });
+  return nb.widgets.length; }"""
+JS_RUN_PROBLEMS = """(last) => { const nb = window.__coursePanel.content, out = [];
+  nb.widgets.slice(0, last + 1).forEach((c, i) => { if (c.model.type !== 'code') return;
+    for (const o of c.model.outputs.toJSON())
+      if (o.output_type === 'error') out.push(`cell ${i} raised ${o.ename}: ${o.evalue}`);
+    if (c.model.sharedModel.getSource().trim() && c.model.executionCount === null) out.push(`cell ${i} did not run`);
+  }); return out; }"""
+# The picture a cell shows: every image (pixels, so a re-encoded identical picture is no change), canvas and SVG of
+# its output area, plus what went wrong in it (tracebacks, widgets that failed to render) and whether it is loading.
+JS_VIEW = """(i) => { const area = document.querySelector(`[data-course-cell="${i}"] .jp-Cell-outputArea`);
+  if (!area) return null;
+  const hash = (bytes) => { let x = 2166136261; for (let k = 0; k < bytes.length; k++) {
+    x ^= bytes[k]; x = Math.imul(x, 16777619); } return (x >>> 0).toString(16); };
+  const text = (s) => new TextEncoder().encode(s);
+  const parts = []; let loading = 0;
+  for (const el of area.querySelectorAll('img, canvas, svg')) {
+    const tag = el.tagName.toLowerCase();
+    if (tag === 'svg' && el.parentElement && el.parentElement.closest('svg')) continue;
+    if (tag === 'img') {
+      if (!el.complete || !el.naturalWidth) { loading++; continue; }
+      const c = document.createElement('canvas'); c.width = el.naturalWidth; c.height = el.naturalHeight;
+      const ctx = c.getContext('2d'); ctx.drawImage(el, 0, 0);
+      parts.push(`img ${c.width}x${c.height} ${hash(ctx.getImageData(0, 0, c.width, c.height).data)}`);
+    } else if (tag === 'canvas') { parts.push(`canvas ${hash(text(el.toDataURL()))}`); }
+    else { parts.push(`svg ${hash(text(el.outerHTML))}`); }
+  }
+  const all = area.innerText;
+  const errors = [...area.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]')]
+    .map(e => e.innerText).filter(t => /Traceback|Error/.test(t)).map(t => t.slice(-600));
+  for (const m of all.matchAll(/Error (displaying|creating|rendering) (widget|view)[^\\n]*/g)) errors.push(m[0]);
+  if (/Loading widget\\.\\.\\./.test(all)) loading++;
+  return {parts, loading, errors, text: all.slice(0, 600)}; }"""
+CONTROLS = {
+    "slider": ".widget-slider, .widget-hslider, .widget-vslider",
+    "select": ".widget-dropdown, .widget-select",
+    "toggle-buttons": ".widget-toggle-buttons",
+    "radio": ".widget-radio",
+    "checkbox": ".widget-checkbox",
+    "button": "button.widget-toggle-button, button.widget-button",
+}
+JS_CONTROLS = """([i, kinds]) => { const area = document.querySelector(`[data-course-cell="${i}"] .jp-Cell-outputArea`);
+  const found = [];
+  for (const el of area.querySelectorAll(Object.values(kinds).join(', '))) {
+    if (found.some(f => f.el.contains(el))) continue;
+    if (el.disabled || el.querySelector(':disabled')) continue;
+    const kind = Object.keys(kinds).find(k => el.matches(kinds[k]));
+    const label = el.querySelector('.widget-label');
+    const name = (label && label.textContent) || el.title || el.textContent || '';
+    found.push({el, kind, label: name.trim().slice(0, 40)});
+  }
+  return found.map((f, k) => { f.el.setAttribute('data-course-control', String(k));
+    return {k, kind: f.kind, label: f.label}; }); }"""
+JS_VALUE = "h => h.getAttribute('aria-valuenow') || h.getAttribute('aria-valuetext') || h.style.left || ''"
+
+
+@dataclass
+class ControlResult:
+    """One control moved: which, how, and whether the picture changed."""
+
+    label: str
+    kind: str
+    moved: str
+    changed: bool
+
+
+@dataclass
+class CellResult:
+    """One interactive cell: did its widgets render, did every control change the picture."""
+
+    index: int
+    rendered: bool = False
+    controls: list[ControlResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    screenshot: Path | None = None
+
+
+@dataclass
+class NotebookResult:
+    """One notebook: running its cells, then each interactive cell; with the page's guard."""
+
+    notebook: str
+    cells: list[CellResult] = field(default_factory=list)
+    run_problems: list[str] = field(default_factory=list)
+    guard: Guard = field(default_factory=Guard)
+    seconds: float = 0.0
+
+    def problems(self) -> list[str]:
+        """Everything that went wrong, one line each (empty: the notebook's interactives work)."""
+        cells = [f"cell {c.index}: {p}" for c in self.cells for p in c.problems]
+        return self.run_problems + cells + self.guard.problems()
+
+    def summary(self) -> str:
+        """A few lines for a person: per cell, per control."""
+        lines = [f"{self.notebook}: {len(self.cells)} interactive cell(s), {self.seconds:.0f} s"]
+        for c in self.cells:
+            moves = ", ".join(
+                f"{m.kind} '{m.label}' {m.moved}: {'changed' if m.changed else 'NO CHANGE'}" for m in c.controls
+            )
+            lines.append(f"  cell {c.index}: {'rendered' if c.rendered else 'NOT rendered'}; {moves or 'no controls'}")
+        return "\n".join(lines + [f"  ❌ {p}" for p in self.problems()])
+
+
+def _view(page, i: int) -> dict | None:
+    return page.evaluate(JS_VIEW, i)
+
+
+def _settle(page, i: int, timeout_s: float, differs_from: list[str] | None = None) -> dict | None:
+    """Wait until cell i shows a loaded picture (different from `differs_from` if given) that holds still."""
+    deadline, last = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        view = _view(page, i)
+        ready = (
+            view and view["parts"] and not view["loading"] and view["parts"] != differs_from and page.evaluate(JS_IDLE)
+        )
+        if ready and view["parts"] == last:
+            return view
+        last = view["parts"] if ready else None
+        if view and view["errors"]:
+            return view
+        page.wait_for_timeout(250)
+    return None
+
+
+def _move(page, i: int, control: dict) -> str:
+    """Move one control as a user would; returns what it did (e.g. '3 → 4')."""
+    box = page.locator(f'[data-course-cell="{i}"] [data-course-control="{control["k"]}"]')
+    box.scroll_into_view_if_needed()
+    kind = control["kind"]
+    if kind == "slider":
+        handle = box.locator(".noUi-handle, .ui-slider-handle").first
+        before = handle.evaluate(JS_VALUE)
+        handle.focus()
+        handle.press("ArrowRight")
+        if handle.evaluate(JS_VALUE) == before:  # at its maximum: the other way
+            handle.press("ArrowLeft")
+        return f"{before} → {handle.evaluate(JS_VALUE)} (arrow key)"
+    if kind == "select":
+        select = box.locator("select").first
+        options = select.evaluate("s => [s.selectedIndex, s.options.length]")
+        if options[1] < 2:
+            return "not moved (one option)"
+        target = (max(options[0], 0) + 1) % options[1]
+        select.select_option(index=target)
+        return f"option {options[0]} → {target}"
+    if kind == "toggle-buttons":
+        button = box.locator("button:not(.mod-active)").first
+        label = button.inner_text().strip()
+        button.click()
+        return f"→ {label!r} (click)"
+    if kind == "radio":
+        radio = box.locator("input[type=radio]:not(:checked)").first
+        radio.click()
+        return "→ another choice (click)"
+    if kind == "checkbox":
+        box.locator("input[type=checkbox]").first.click()
+        return "toggled (click)"
+    box.click()
+    return "clicked"
+
+
+def _check_cell(page, i: int, render_timeout: float, change_timeout: float, shot: Path | None) -> CellResult:
+    result = CellResult(i)
+    page.locator(f'[data-course-cell="{i}"]').scroll_into_view_if_needed()
+    view = _settle(page, i, render_timeout)
+    controls = page.evaluate(JS_CONTROLS, [i, CONTROLS]) if view else []
+    if not view or not view["parts"] or view["errors"] or not controls:
+        now = _view(page, i) or {}
+        why = now.get("errors") or (["no control (slider, dropdown, buttons)"] if view else ["no picture"])
+        result.problems.append(
+            f"the widget did not render ({'; '.join(why)}); its output reads: {now.get('text', '')[:300]!r}"
+        )
+        return result
+    result.rendered = True
+    if any(c["kind"] != "button" for c in controls):  # a plain button (e.g. "Run the model") acts on other inputs
+        controls = [c for c in controls if c["kind"] != "button"]
+    for n, control in enumerate(controls):
+        before = view["parts"]
+        moved = _move(page, i, control)
+        after = _settle(page, i, change_timeout, differs_from=before)
+        changed = bool(after and not after["errors"])
+        result.controls.append(ControlResult(control["label"], control["kind"], moved, changed))
+        if after and after["errors"]:
+            result.problems.append(f"moving {control['kind']} '{control['label']}' raised: {after['errors'][0]}")
+        elif not changed:
+            result.problems.append(
+                f"the picture did not change within {change_timeout:.0f} s of moving "
+                f"{control['kind']} '{control['label']}' ({moved})"
+            )
+        if shot is not None and n == 0:  # the picture after the first control moved: no longer the stored one
+            shoot(page, i, shot)
+            result.screenshot = shot
+        view = after or _view(page, i)
+    return result
+
+
+# The box around cell i's widget outputs (not its printed lines or static pictures), scrolled to the top of the view.
+JS_WIDGET_BOX = """(i) => { const area = document.querySelector(`[data-course-cell="${i}"] .jp-Cell-outputArea`);
+  const kids = [...area.querySelectorAll(':scope > .jp-OutputArea-child')]
+    .filter(c => c.querySelector('.jupyter-widgets')).map(c => c.querySelector('.jp-OutputArea-output') || c);
+  const parts = kids.length ? kids : [area];
+  parts[0].scrollIntoView({block: 'start'});
+  const r = parts.map(p => p.getBoundingClientRect());
+  const x = Math.min(...r.map(b => b.left)), y = Math.min(...r.map(b => b.top));
+  const right = Math.min(Math.max(...r.map(b => b.right)), window.innerWidth);
+  const bottom = Math.min(Math.max(...r.map(b => b.bottom)), window.innerHeight);
+  return {x: Math.max(x, 0), y: Math.max(y, 0), width: right - Math.max(x, 0), height: bottom - Math.max(y, 0)}; }"""
+
+
+def shoot(page, i: int, out: Path) -> None:
+    """Save cell i's widget (controls and picture) as a PNG of at most 128 colours."""
+    import io
+
+    from PIL import Image  # a dependency of the course (pillow)
+
+    box = page.evaluate(JS_WIDGET_BOX, i)
+    page.wait_for_timeout(300)  # let the browser paint
+    png = page.screenshot(clip=box)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    image.save(out, optimize=True)
+
+
+def check_notebook(
+    chromium,
+    lab: Lab,
+    relative: str,
+    *,
+    run_timeout: float = 600,
+    render_timeout: float = 120,
+    change_timeout: float = 60,
+    screenshots: dict[int, Path] | None = None,
+    viewport: tuple[int, int] = (1200, 1000),
+) -> NotebookResult:
+    """Open `relative` (under lab.root) in JupyterLab, run it through its last interactive cell, move every control.
+
+    `screenshots` maps cell indices to PNG paths, written when the cell's first control has moved.
+    """
+    start = time.monotonic()
+    result = NotebookResult(relative)
+    marks = interactive_cells(lab.root / relative)
+    page = guarded_page(chromium, result.guard, *viewport)
+    try:
+        page.goto(lab.notebook_url(relative), timeout=render_timeout * 1000)
+        page.wait_for_function(JS_READY, arg=relative, timeout=render_timeout * 1000, polling=250)
+        if not marks:
+            result.run_problems.append(f"no cell tagged {TAG!r}")
+            return result
+        page.evaluate(JS_RUN_THROUGH, [marks[-1], marks])
+        page.wait_for_function("window.__courseRun !== undefined", timeout=run_timeout * 1000, polling=500)
+        run = page.evaluate("window.__courseRun")
+        result.run_problems += page.evaluate(JS_RUN_PROBLEMS, marks[-1])
+        if not run["ok"] and not result.run_problems:
+            result.run_problems.append(f"running the cells failed: {run.get('error', 'a cell did not finish')}")
+        if not result.run_problems:
+            for i in marks:
+                shot = (screenshots or {}).get(i)
+                result.cells.append(_check_cell(page, i, render_timeout, change_timeout, shot))
+    except Exception as error:  # a timeout, a crashed page: a failed check, with where it happened
+        result.run_problems.append(f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+        with contextlib.suppress(Exception):
+            failed = Path(tempfile.gettempdir()) / f"{Path(relative).stem}_FAILED.png"
+            page.screenshot(path=str(failed))
+            result.run_problems.append(f"a screenshot of the page: {failed}")
+    finally:
+        result.seconds = time.monotonic() - start
+        with contextlib.suppress(Exception):  # the kernel ends with the check, not with the server
+            page.evaluate("async () => window.__coursePanel && window.__coursePanel.sessionContext.shutdown()")
+        with contextlib.suppress(Exception):
+            page.context.close()
+    return result

@@ -4,8 +4,8 @@ import importlib.util
 import json
 import re
 import sys
-import warnings
 import tomllib
+import warnings
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -73,7 +73,7 @@ def test_requirements_min_pins_every_lower_bound():
 def test_make_test_min_installs_the_torch_floor():
     """`make test-min` installs the torch pinned in requirements-min.txt, the floor that pyproject.toml claims."""
     assert make_default("TORCH_MIN") == "$(shell grep -m1 '^torch==' requirements-min.txt)"
-    recipe = MAKEFILE[MAKEFILE.index("$(MIN_VENV)/.installed:"):]
+    recipe = MAKEFILE[MAKEFILE.index("$(MIN_VENV)/.installed:") :]
     assert '-m pip install -q "$(TORCH_MIN)"' in recipe.split("\n\n")[0]
 
 
@@ -111,13 +111,20 @@ def test_python_floor_is_the_one_tested_and_said_everywhere():
 # ---- `make lab` serves one root; every relative link of the course must resolve inside it (issue 20, part 6)
 
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)|(?:src|href)=[\"']([^\"']+)[\"']")
-DOCUMENTS = sorted([*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("solutions/*.ipynb"), *ROOT.glob("*.md"),
-                    *ROOT.glob("docs/*.md"), *ROOT.glob("data/*.md")])
+DOCUMENTS = sorted(
+    [
+        *ROOT.glob("notebooks/*.ipynb"),
+        *ROOT.glob("solutions/*.ipynb"),
+        *ROOT.glob("*.md"),
+        *ROOT.glob("docs/*.md"),
+        *ROOT.glob("data/*.md"),
+    ]
+)
 
 
 def served_root() -> Path:
     """The folder `make lab` serves, read from its recipe."""
-    recipe = MAKEFILE[MAKEFILE.index("\nlab:"):].split("\n\n")[0]
+    recipe = MAKEFILE[MAKEFILE.index("\nlab:") :].split("\n\n")[0]
     match = re.search(r"--(?:ServerApp\.root_dir|notebook-dir)=(\S+)", recipe)
     return (ROOT / (match.group(1) if match else ".")).resolve()
 
@@ -157,6 +164,7 @@ def test_relative_links_resolve_inside_the_served_root(path):
 
 
 # ---- deprecation warnings from the course's own code fail the tests (issue 20, part 5)
+
 
 @pytest.mark.parametrize("module", [*PYPROJECT["tool"]["setuptools"]["packages"], "helpers.device", "pack"])
 def test_our_deprecation_warnings_are_errors(module):

@@ -12,7 +12,6 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.patches import Circle, FancyBboxPatch, Rectangle  # noqa: E402
 
-import diagrams  # noqa: E402
 from diagrams import DiagramError, nb01  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +22,9 @@ def notebook_engine(path=ROOT / "solutions" / "01_tensors_autograd.ipynb"):
     namespace = {}
     exec("import math", namespace)
     starts = ("class Value", "def tanh(self)", "def backward(self)")
-    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" and c.source.startswith(starts)]
+    cells = [
+        c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" and c.source.startswith(starts)
+    ]
     assert len(cells) == 3, "notebook 01 no longer defines Value, tanh and backward in cells of their own"
     for cell in cells:
         exec(cell.source, namespace)
@@ -49,7 +50,7 @@ def neuron(Value):
 
 def test_value_graph_holds_exactly_the_nodes_backward_visits(Value):
     out, names = neuron(Value)
-    order = out.backward()                      # the notebook's backward returns its topological order
+    order = out.backward()  # the notebook's backward returns its topological order
     graph = nb01.value_graph(out)
     assert {id(n) for n in graph.nodes} == {id(n) for n in order}
     assert len(graph.nodes) == 10
@@ -69,16 +70,16 @@ def test_value_graph_picture_has_one_box_per_value_and_one_circle_per_operation(
     assert len(boxes) == len(graph.nodes) == 10
     assert len(circles) == sum(1 for n in graph.nodes if n._op) == 5
     texts = [t.get_text() for t in ax.texts]
-    for node in graph.nodes:                   # each box shows its node's data and grad
+    for node in graph.nodes:  # each box shows its node's data and grad
         assert any(f"data {node.data:+.4f}\ngrad {node.grad:+.4f}" in t for t in texts)
     assert sorted(t for t in texts if t in ("+", "*", "tanh")) == sorted(n._op for n in graph.nodes if n._op)
     assert sum(1 for t in texts if t.startswith("x1\n")) == 1
-    assert len([t for t in texts if t]) == 10 + 5 and fig.dpi >= 100   # arrows are empty annotations
+    assert len([t for t in texts if t]) == 10 + 5 and fig.dpi >= 100  # arrows are empty annotations
 
 
 def test_value_graph_follows_a_changed_expression(Value):
     a = Value(3.0)
-    expr = a * a + a                             # a used three times: edges are distinct pairs
+    expr = a * a + a  # a used three times: edges are distinct pairs
     graph = nb01.value_graph(expr)
     assert len(graph.nodes) == 3 and len(graph.edges) == 3
     bigger = nb01.value_graph((expr * 2.0).tanh())
@@ -90,11 +91,14 @@ def test_value_graph_refuses_objects_without_parents():
         nb01.value_graph(object())
 
 
-@pytest.mark.parametrize("a, b", [
-    (torch.tensor([[0], [10], [20]]), torch.tensor([[0, 1, 2, 3]])),
-    (torch.tensor([[1, 2, 3], [4, 5, 6]]), torch.tensor([100, 200, 300])),
-    (torch.tensor(5), torch.arange(4)),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (torch.tensor([[0], [10], [20]]), torch.tensor([[0, 1, 2, 3]])),
+        (torch.tensor([[1, 2, 3], [4, 5, 6]]), torch.tensor([100, 200, 300])),
+        (torch.tensor(5), torch.arange(4)),
+    ],
+)
 def test_broadcasting_picture_matches_torch(a, b):
     fig, rows = nb01.draw_broadcasting([(a, b)])
     out = torch.broadcast_shapes(a.shape, b.shape)
@@ -114,8 +118,11 @@ def notebook_sp500(path=ROOT / "solutions" / "01_tensors_autograd.ipynb"):
     """Notebook 01's own x (decades since 2006) and y (log10 of the S&P 500), made by the notebook's cells."""
     namespace = {}
     exec("import csv, datetime, torch\nfrom matplotlib import cbook", namespace)
-    cells = [c for c in nbformat.read(path, as_version=4).cells
-             if c.cell_type == "code" and ('"Stocks.csv"' in c.source or "decades since 2006" in c.source)]
+    cells = [
+        c
+        for c in nbformat.read(path, as_version=4).cells
+        if c.cell_type == "code" and ('"Stocks.csv"' in c.source or "decades since 2006" in c.source)
+    ]
     assert len(cells) == 2, "notebook 01 no longer reads Stocks.csv and makes x and y in two cells"
     for cell in cells:
         exec(cell.source, namespace)
@@ -129,12 +136,12 @@ def sp500():
 
 def test_gradient_descent_is_the_notebooks_loop_on_its_data(sp500):
     x, y = sp500
-    run = nb01.gradient_descent(x, y, lr=0.1, steps=300)        # 01 §4.2's gd_lr and gd_steps
+    run = nb01.gradient_descent(x, y, lr=0.1, steps=300)  # 01 §4.2's gd_lr and gd_steps
     assert len(run.path) == len(run.losses) == 301
     w, b = run.path[-1].tolist()
-    assert abs(w - 0.2793) < 1e-3 and abs(b - 3.0734) < 1e-3    # what the notebook's raw-tensor loop prints
+    assert abs(w - 0.2793) < 1e-3 and abs(b - 3.0734) < 1e-3  # what the notebook's raw-tensor loop prints
     assert abs(w - run.best[0]) < 1e-4 and abs(b - run.best[1]) < 1e-4 and run.regime == "converges"
-    first = torch.zeros(2, requires_grad=True)                   # one step by hand: autograd's gradient at (0, 0)
+    first = torch.zeros(2, requires_grad=True)  # one step by hand: autograd's gradient at (0, 0)
     ((first[0] * x + first[1] - y) ** 2).mean().backward()
     assert torch.allclose(run.path[1], -0.1 * first.grad, atol=1e-6)
 
@@ -142,14 +149,16 @@ def test_gradient_descent_is_the_notebooks_loop_on_its_data(sp500):
 def test_gradient_descent_regimes_follow_the_curvature_of_the_loss(sp500):
     x, y = sp500
     curvatures = nb01.line_mse_curvatures(x)
-    hessian = torch.autograd.functional.hessian(lambda p: ((p[0] * x.double() + p[1] - y.double()) ** 2).mean(),
-                                                torch.zeros(2, dtype=torch.float64))
+    hessian = torch.autograd.functional.hessian(
+        lambda p: ((p[0] * x.double() + p[1] - y.double()) ** 2).mean(), torch.zeros(2, dtype=torch.float64)
+    )
     assert torch.allclose(curvatures, torch.linalg.eigvalsh(hessian))
     critical = 2 / curvatures.max().item()
-    crawl, good, below, above = (nb01.gradient_descent(x, y, lr, steps=30)
-                                 for lr in (0.01, 0.3, 0.97 * critical, 1.03 * critical))
+    crawl, good, below, above = (
+        nb01.gradient_descent(x, y, lr, steps=30) for lr in (0.01, 0.3, 0.97 * critical, 1.03 * critical)
+    )
     assert crawl.regime == "crawls" and good.regime == "converges" and above.regime == "diverges"
-    assert below.regime != "diverges" and below.losses[-1] < below.losses[0]   # just below: it still shrinks
+    assert below.regime != "diverges" and below.losses[-1] < below.losses[0]  # just below: it still shrinks
     assert above.losses[-1] > above.losses[0] and abs(above.critical_lr - critical) < 1e-9
 
 
@@ -158,12 +167,12 @@ def test_gradient_descent_picture_and_its_slider(sp500):
     fig, runs = nb01.draw_gradient_descent(x, y, lrs=(0.01, 0.3, 1.05), steps=30)
     assert [r.regime for r in runs] == ["crawls", "converges", "diverges"] and len(fig.axes) == 6
     top = fig.axes[0]
-    drawn = top.lines[0].get_xydata()                             # the path is the run's (w, b), point by point
+    drawn = top.lines[0].get_xydata()  # the path is the run's (w, b), point by point
     assert drawn.shape == runs[0].path.shape and torch.allclose(torch.tensor(drawn).float(), runs[0].path)
     assert "crawls" in top.get_title() and "diverges above lr = 1.00" in fig._suptitle.get_text()
     explorer = nb01.GradientDescentExplorer(x, y, lr=0.1, steps=30)
     assert explorer.run.lr == pytest.approx(0.1) and explorer.run.regime == "converges"
-    explorer.slider.value = 1.5                                   # moving the slider redraws for the new rate
+    explorer.slider.value = 1.5  # moving the slider redraws for the new rate
     assert explorer.run.lr == pytest.approx(1.5) and explorer.run.regime == "diverges"
     with pytest.raises(DiagramError, match="1 to 4"):
         nb01.draw_gradient_descent(x, y, lrs=())
@@ -177,6 +186,7 @@ def test_broadcasting_refuses_shapes_that_do_not_fit():
 
 
 # ---- notebook 05: the all-reduce and DistributedSampler pictures -------------------------------------------
+
 
 def test_all_reduce_picture_shows_each_rank_and_the_mean_on_every_rank():
     import diagrams.nb05 as nb05
@@ -337,9 +347,15 @@ def _tiny_bert(hidden=32, heads=4, layers=2, seed=0):
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(seed)
-    config = BertConfig(hidden_size=hidden, num_attention_heads=heads, num_hidden_layers=layers,
-                        intermediate_size=16, vocab_size=50, max_position_embeddings=64,
-                        attn_implementation="eager")
+    config = BertConfig(
+        hidden_size=hidden,
+        num_attention_heads=heads,
+        num_hidden_layers=layers,
+        intermediate_size=16,
+        vocab_size=50,
+        max_position_embeddings=64,
+        attn_implementation="eager",
+    )
     return BertModel(config, add_pooling_layer=False).eval()
 
 
@@ -360,15 +376,16 @@ def test_nb04_head_picture_holds_the_models_own_matrices():
         assert [tuple(t.shape) for t in m.values()] == [(7, 8), (8, 7), (7, 7), (7, 7), (7, 8), (7, 8)]
         assert torch.allclose(m["A = softmax"], out.attentions[layer][0, head], atol=1e-6)  # what the model computed
         with torch.no_grad():
-            own = module(out.hidden_states[layer])[0][0, :, head * 8:(head + 1) * 8]
+            own = module(out.hidden_states[layer])[0][0, :, head * 8 : (head + 1) * 8]
         assert torch.allclose(m["A V_h"], own, atol=1e-6)  # this head's slice of the module's output
-        assert torch.allclose(m["Q_h K_hᵀ / √d"], m["Q_h"] @ m["K_hᵀ"] / 8 ** 0.5)
+        assert torch.allclose(m["Q_h K_hᵀ / √d"], m["Q_h"] @ m["K_hᵀ"] / 8**0.5)
         images = [im for ax in pic.figure.axes for im in ax.get_images() if isinstance(im, AxesImage)]
-        assert len(images) == 6 and all(torch.equal(torch.as_tensor(im.get_array().data), t.float())
-                                        for im, t in zip(images, m.values()))
+        assert len(images) == 6 and all(
+            torch.equal(torch.as_tensor(im.get_array().data), t.float()) for im, t in zip(images, m.values())
+        )
         shown = _texts(pic.figure)
         assert all(f"{name}  {tuple(t.shape)}" in shown for name, t in m.items())
-        assert "head size d = 8" in shown and "t6" in shown and pic.figure.dpi <= diagrams.DPI
+        assert "head size d = 8" in shown and "t6" in shown and pic.figure.dpi >= 100
         plt.close(pic.figure)
 
 
@@ -415,7 +432,7 @@ def test_nb04_split_shapes_are_the_tensors_of_a_real_layer(hidden, heads):
     assert len(bars) == heads and all(abs(p.get_width() - bars[0].get_width()) < 1e-9 for p in bars)
     shown = _texts(split.figure)
     assert all(str(shape).replace(" ", "") in shown for shape in expected)
-    assert f"hidden size {hidden} = {heads} heads x {d}" in shown and split.figure.dpi <= diagrams.DPI
+    assert f"hidden size {hidden} = {heads} heads x {d}" in shown and split.figure.dpi >= 100
     assert nb04.draw_multi_head_split(model.config, tokens=n, batch=batch).stages == split.stages  # a config works too
 
 
@@ -434,17 +451,27 @@ def test_nb04_split_refuses_what_it_cannot_draw():
 
 # ---- notebook 03 (diagrams/nb03.py): head+tail truncation, BERT and its classification head, padding ----------
 
+
 def _nb03_tiny_bert_classifier(layers: int = 2, hidden: int = 16, heads: int = 2, labels: int = 2):
     """A randomly initialised BertForSequenceClassification small enough to build in milliseconds."""
     from transformers import BertConfig, BertForSequenceClassification
+
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=50, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                        intermediate_size=3 * hidden, max_position_embeddings=40, num_labels=labels)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=3 * hidden,
+        max_position_embeddings=40,
+        num_labels=labels,
+    )
     return BertForSequenceClassification(config)
 
 
 def test_nb03_bert_classifier_shapes_follow_the_model():
     from diagrams import nb03
+
     model = _nb03_tiny_bert_classifier(layers=3, hidden=24, heads=4, labels=3)
     ids = torch.randint(1, 50, (5, 11))
     fig, stages = nb03.draw_bert_classifier(model, ids, new_parameters=["classifier.weight", "classifier.bias"])
@@ -462,9 +489,13 @@ def test_nb03_bert_classifier_shapes_follow_the_model():
 
 def test_nb03_bert_classifier_marks_everything_new_that_is_new_and_rejects_other_models():
     from diagrams import DiagramError, nb03
+
     model = _nb03_tiny_bert_classifier()
-    stages = nb03.bert_classifier_stages(model, torch.randint(1, 50, (2, 7)),
-                                         [n for n, _ in model.named_parameters() if not n.startswith("bert.embeddings")])
+    stages = nb03.bert_classifier_stages(
+        model,
+        torch.randint(1, 50, (2, 7)),
+        [n for n, _ in model.named_parameters() if not n.startswith("bert.embeddings")],
+    )
     assert [s.name for s in stages if s.new] == ["encoder: 2 layers", "pooler", "classifier"]
     assert model.training, "drawing must leave the model's train/eval mode as it was"
     with pytest.raises(DiagramError, match="BERT classifier"):
@@ -474,17 +505,20 @@ def test_nb03_bert_classifier_marks_everything_new_that_is_new_and_rejects_other
 def test_nb03_truncation_segments_match_the_helpers_truncation():
     from diagrams import DiagramError, nb03
     from helpers import text
-    full = list(range(1000, 1300))                 # 300 text tokens
-    budget = 126                                   # max_length 128 minus [CLS] and [SEP]
+
+    full = list(range(1000, 1300))  # 300 text tokens
+    budget = 126  # max_length 128 minus [CLS] and [SEP]
     head, tail = text.head_tail_sizes(budget)
     truncated = {rule: [101, *text.truncate_ids(full, budget, rule), 102] for rule in ("head", "head+tail")}
     fig, rows = nb03.draw_truncation([101, *full, 102], truncated, specials=(101, 102))
     assert [(r.name, r.head, r.dropped, r.tail) for r in rows] == [
-        ("head", 126, 174, 0), ("head+tail", head, 300 - budget, tail)]
+        ("head", 126, 174, 0),
+        ("head+tail", head, 300 - budget, tail),
+    ]
     assert (head, tail) == (32, 94)
     assert "300-token review (126 tokens kept)" in fig._suptitle.get_text()
     plt.close(fig)
-    assert nb03.kept_segments(full[:50], full[:50]) == (50, 0, 0)      # a short review is kept whole
+    assert nb03.kept_segments(full[:50], full[:50]) == (50, 0, 0)  # a short review is kept whole
     with pytest.raises(DiagramError, match="neither a head"):
         nb03.kept_segments(full, full[:10] + full[100:110])
 
@@ -494,15 +528,131 @@ def test_nb03_padding_share_equals_the_helpers_padding_fraction():
 
     from diagrams import nb03
     from helpers import text
+
     lengths = np.random.default_rng(0).integers(5, 200, size=300)
-    batchings = {"random": text.random_batches(len(lengths), 16),
-                 "length-grouped": text.length_grouped_batches(lengths, 16)}
+    batchings = {
+        "random": text.random_batches(len(lengths), 16),
+        "length-grouped": text.length_grouped_batches(lengths, 16),
+    }
     fig, results = nb03.draw_padding(lengths, batchings, n_batches=3)
     for result in results:
         assert result.padding == pytest.approx(text.padding_fraction(lengths, batchings[result.name]))
         assert len(result.drawn) == 3
-    assert results[1].padding < results[0].padding / 5      # grouping by length removes most of the padding
+    assert results[1].padding < results[0].padding / 5  # grouping by length removes most of the padding
     drawn_rows = sum(len(b) for r in results for b in r.drawn)
     assert sum(len(ax.patches) >= 1 for ax in fig.axes) == 2 and drawn_rows == 2 * 3 * 16
-    assert [f"{r.padding:.1%} of all tokens fed are [PAD]" in ax.get_title() for r, ax in zip(results, fig.axes)] == [True, True]
+    assert [f"{r.padding:.1%} of all tokens fed are [PAD]" in ax.get_title() for r, ax in zip(results, fig.axes)] == [
+        True,
+        True,
+    ]
     plt.close(fig)
+
+
+def test_nb03_nb04_figures_are_legible_on_a_projector():
+    """Every figure of diagrams/nb03.py and nb04.py: at least 100 dpi, no text below 8 pt (issue 21)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from diagrams import nb03, nb04
+    from helpers.plot import small_texts
+
+    model = _nb03_tiny_bert_classifier()
+    lengths = np.random.default_rng(0).integers(5, 60, 64)
+    attn = torch.softmax(torch.randn(3, 4, 6, 6), dim=-1)
+    tokens = ["[CLS]", "a", "longish", "review", ".", "[SEP]"]
+    figures = {
+        "draw_truncation": lambda: nb03.draw_truncation(
+            list(range(1, 40)), {"head": list(range(1, 11)), "head+tail": [1, 2, 3, 35, 36, 37, 38, 39]}
+        )[0],
+        "draw_bert_classifier": lambda: nb03.draw_bert_classifier(
+            model, torch.randint(1, 50, (2, 7)), ["classifier.weight", "classifier.bias"]
+        )[0],
+        "draw_padding": lambda: nb03.draw_padding(lengths, {"random": [np.arange(i, i + 8) for i in range(0, 64, 8)]})[
+            0
+        ],
+        "plot_head": lambda: nb04.plot_head(attn[0, 0], tokens),
+        "plot_model_view": lambda: nb04.plot_model_view(attn),
+        "plot_token_rows": lambda: nb04.plot_token_rows(attn[:, 0, 0].numpy(), tokens, ["l0", "l1", "l2"], "rows"),
+        "plot_head_scores": lambda: nb04.plot_head_scores(
+            {
+                "previous token": {"scores": np.random.rand(3, 4), "chance": 0.1},
+                "[SEP]": {"scores": 0.02 * np.random.rand(3, 4), "chance": 0.005},
+            }
+        ),
+        "draw_multi_head_split": lambda: nb04.draw_multi_head_split(model.config, tokens=6).figure,
+    }
+    plt.rcParams["figure.dpi"] = 72
+    try:
+        for name, make in figures.items():
+            fig = make()
+            fig.canvas.draw()
+            assert fig.dpi >= 100, f"{name}: {fig.dpi} dpi"
+            assert not small_texts(fig), f"{name}: text below 8 pt: {small_texts(fig)[:5]}"
+    finally:
+        plt.rcdefaults()
+        plt.close("all")
+
+
+def test_nb04_head_scores_give_each_panel_its_own_scale():
+    """A weak score ([SEP], best 0.02) gets a colour scale up to its own best, not a shared 0-1 scale."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from diagrams import nb04
+
+    fig = nb04.plot_head_scores(
+        {
+            "strong": {"scores": np.full((2, 3), 0.8), "chance": 0.01},
+            "weak": {"scores": np.array([[0.02, 0.0, 0.01], [0.0, 0.005, 0.0]]), "chance": 0.005},
+        }
+    )
+    images = [im for ax in fig.axes for im in ax.get_images()]
+    assert [im.get_clim()[1] for im in images] == pytest.approx([0.8, 0.02])
+    assert "4x chance" in " ".join(ax.get_title() for ax in fig.axes)
+    plt.close(fig)
+
+
+def test_nb02_augmentation_views_are_what_the_loader_yields():
+    """02 §3.1's viewer: each view is the one-image GpuLoader's batch for that epoch, i.e. cifar.augment with the
+    labelled shift and flip; alternating flips invert every epoch; no shift and no flip give the image back."""
+    from diagrams import nb02
+    from helpers import cifar
+
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    mean, std = cifar.channel_stats(images)
+    views, shifts, flips = nb02.augmentation_views(images[1], mean, std, epochs=6, flip="random", translate=2, seed=3)
+    loader = cifar.GpuLoader(
+        images[1:2],
+        torch.zeros(1, dtype=torch.long),
+        batch_size=1,
+        mean=mean,
+        std=std,
+        translate=2,
+        flip="random",
+        drop_last=False,
+        seed=3,
+        channels_last=False,
+    )
+    for e in range(6):
+        loader.set_epoch(e)
+        x, _ = next(iter(loader))
+        assert torch.equal(views[e], (cifar.denormalize(x, mean, std) * 255).round().to(torch.uint8)[0])
+        assert torch.equal(views[e], cifar.augment(images[1:2], torch.tensor([shifts[e]]), torch.tensor([flips[e]]))[0])
+        assert all(abs(s) <= 2 for s in shifts[e])
+    assert len(set(shifts)) > 1  # the shifts change from epoch to epoch
+    _, _, alternating = nb02.augmentation_views(images[1], mean, std, epochs=4, flip="alternating", seed=3)
+    assert [a != b for a, b in zip(alternating, alternating[1:])] == [True, True, True]
+    plain, none_shifts, none_flips = nb02.augmentation_views(images[2], mean, std, epochs=3, flip=None, translate=0)
+    assert all(torch.equal(v, images[2]) for v in plain) and none_shifts == [(0, 0)] * 3 and not any(none_flips)
+    drawn = nb02.draw_augmentations(images[0], mean, std, epochs=5, flip="alternating", translate=1)
+    assert len(drawn.figure.axes) == 5 and drawn.figure.dpi >= 100
+    assert drawn.figure.axes[0].get_title().startswith("epoch 0")
+    explorer = nb02.AugmentationExplorer(images, mean, std, epochs=4)
+    before = explorer.shown.views.clone()
+    explorer.image.value = 2  # moving a control redraws for the new image
+    assert not torch.equal(explorer.shown.views, before)
+    explorer.flip.value, explorer.translate.value = None, 0
+    assert all(torch.equal(v, images[2]) for v in explorer.shown.views)
+    with pytest.raises(DiagramError, match="uint8"):
+        nb02.augmentation_views(images[0].float(), mean, std)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from exercises import CheckFailed, Checker, strict
+from exercises import Checker, CheckFailed, strict
 
 
 def run(monkeypatch, strict_mode, body):
@@ -27,6 +27,7 @@ def test_all_passed_prints_ticks_and_a_verdict(monkeypatch):
         c.check(True, "shape is (3, 4)", hint="look at keepdim")
         c.check(lambda: 1 + 1 == 2, "values match", hint="subtract the mean")
         return c.verdict()
+
     ok, lines = run(monkeypatch, False, body)
     assert ok is True
     assert lines[:2] == ["✅ shape is (3, 4)", "✅ values match"]
@@ -38,6 +39,7 @@ def test_a_failure_prints_the_hint_and_says_so_in_the_verdict(monkeypatch):
         c.check(True, "shape is (3, 4)", hint="h1")
         c.check(False, "column means are 0", hint="reduce over dim 0")
         return c.verdict()
+
     ok, lines = run(monkeypatch, False, body)
     assert ok is False
     assert lines[1] == "❌ column means are 0. Hint: reduce over dim 0"
@@ -48,15 +50,19 @@ def test_an_exception_in_the_learners_code_is_a_failed_criterion(monkeypatch):
     def body(c):
         c.check(lambda: 1 / 0, "forward runs", hint="no division by zero")
         return c.verdict()
+
     ok, lines = run(monkeypatch, False, body)
     assert ok is False
-    assert lines[0].startswith("❌ forward runs (raised ZeroDivisionError") and lines[0].endswith("Hint: no division by zero")
+    assert lines[0].startswith("❌ forward runs (raised ZeroDivisionError") and lines[0].endswith(
+        "Hint: no division by zero"
+    )
 
 
 def test_strict_mode_raises_on_failure_with_the_failed_criteria(monkeypatch):
     def body(c):
         c.check(False, "gradients match autograd", hint="h")
         return c.verdict()
+
     with pytest.raises(CheckFailed, match="gradients match autograd"):
         run(monkeypatch, True, body)
 
@@ -71,6 +77,7 @@ def test_unanswered_prints_an_hourglass_and_stops(monkeypatch):
         if c.unanswered(True, hint="fill in standardised"):
             return c.verdict()
         c.check(True, "never reached", hint="h")
+
     ok, lines = run(monkeypatch, False, body)
     assert ok is False
     assert lines == ["⏳ Exercise 9: not answered yet. Hint: fill in standardised"]
@@ -95,10 +102,10 @@ import copy  # noqa: E402
 import math  # noqa: E402
 
 import torch  # noqa: E402
+from test_diagrams import notebook_engine  # noqa: E402
 from torch import nn  # noqa: E402
 
 from exercises import nb01  # noqa: E402
-from test_diagrams import notebook_engine  # noqa: E402
 
 
 @pytest.fixture
@@ -115,7 +122,7 @@ def test_nb01_standardise(strict_mode):
     data = torch.randn(100, 3) * torch.tensor([1.0, 10.0, 100.0]) + torch.tensor([5.0, -2.0, 40.0])
     nb01.check_standardise(data, (data - data.mean(0, keepdim=True)) / data.std(0, keepdim=True))
     with pytest.raises(CheckFailed, match="mean 0"):
-        nb01.check_standardise(data, (data - data.mean()) / data.std(0, keepdim=True))     # one mean for all
+        nb01.check_standardise(data, (data - data.mean()) / data.std(0, keepdim=True))  # one mean for all
     with pytest.raises(CheckFailed, match="shape"):
         nb01.check_standardise(data, (data - data.mean(1, keepdim=True)).T)
 
@@ -127,9 +134,9 @@ def test_nb01_unanswered_is_an_hourglass(lenient, capsys):
 
 
 def test_nb01_gradient_by_hand(strict_mode):
-    nb01.check_gradient_by_hand(lambda a, c: 2 * a * c + c * torch.exp(a * c), lambda a, c: a ** 2 + a * torch.exp(a * c))
-    with pytest.raises(CheckFailed, match="dg/da"):    # forgot the chain rule's inner derivative
-        nb01.check_gradient_by_hand(lambda a, c: 2 * a * c + torch.exp(a * c), lambda a, c: a ** 2 + a * torch.exp(a * c))
+    nb01.check_gradient_by_hand(lambda a, c: 2 * a * c + c * torch.exp(a * c), lambda a, c: a**2 + a * torch.exp(a * c))
+    with pytest.raises(CheckFailed, match="dg/da"):  # forgot the chain rule's inner derivative
+        nb01.check_gradient_by_hand(lambda a, c: 2 * a * c + torch.exp(a * c), lambda a, c: a**2 + a * torch.exp(a * c))
     with pytest.raises(CheckFailed, match="not answered"):
         nb01.check_gradient_by_hand(lambda a, c: None, lambda a, c: None)
 
@@ -141,12 +148,13 @@ def accumulate(scale_by_share):
         for x, y in chunks:
             weight = len(x) / len(inputs) if scale_by_share else 1 / len(chunks)
             (loss_fn(model(x), y) * weight).backward()
+
     return accumulate_gradients
 
 
 def test_nb01_accumulate_gradients(strict_mode):
     nb01.check_accumulate_gradients(accumulate(True))
-    with pytest.raises(CheckFailed, match="unequal"):   # right only for equal chunks
+    with pytest.raises(CheckFailed, match="unequal"):  # right only for equal chunks
         nb01.check_accumulate_gradients(accumulate(False))
     with pytest.raises(CheckFailed, match="not answered"):
         nb01.check_accumulate_gradients(lambda model, *args: model.zero_grad())
@@ -156,10 +164,11 @@ def engine_with_ops(wrong_relu=False):
     Value = notebook_engine()
 
     def power(self, k):
-        out = Value(self.data ** k, (self,), f"**{k}")
+        out = Value(self.data**k, (self,), f"**{k}")
 
         def _backward():
             self.grad += k * self.data ** (k - 1) * out.grad
+
         out._backward = _backward
         return out
 
@@ -169,8 +178,10 @@ def engine_with_ops(wrong_relu=False):
 
             def _backward():
                 self.grad += dfn(self.data) * out.grad
+
             out._backward = _backward
             return out
+
         return op
 
     Value.__neg__ = lambda self: self * -1
@@ -199,8 +210,9 @@ def softplus(stable, right_backward=True):
 
         @staticmethod
         def backward(ctx, grad_output):
-            x, = ctx.saved_tensors
+            (x,) = ctx.saved_tensors
             return grad_output * (torch.sigmoid(x) if right_backward else torch.exp(x))
+
     return Softplus
 
 
@@ -240,20 +252,22 @@ def trainer(keep_best):
             train_curve.append(total / len(train_loader.dataset))
             model.eval()
             with torch.no_grad():
-                val_curve.append(sum(loss_fn(model(xb), yb).item() * len(xb) for xb, yb in val_loader)
-                                 / len(val_loader.dataset))
+                val_curve.append(
+                    sum(loss_fn(model(xb), yb).item() * len(xb) for xb, yb in val_loader) / len(val_loader.dataset)
+                )
             if val_curve[-1] < best:
                 best, state = val_curve[-1], copy.deepcopy(model.state_dict())
         if keep_best:
             model.load_state_dict(state)
         return train_curve, val_curve
+
     return train_keep_best
 
 
 def test_nb01_train_keep_best(strict_mode):
     cpu = torch.device("cpu")
     nb01.check_train_keep_best(trainer(True), cpu)
-    with pytest.raises(CheckFailed, match="best validation epoch"):    # trained, but kept the last weights
+    with pytest.raises(CheckFailed, match="best validation epoch"):  # trained, but kept the last weights
         nb01.check_train_keep_best(trainer(False), cpu)
     with pytest.raises(CheckFailed, match="not answered"):
         nb01.check_train_keep_best(lambda *args: ([], []), cpu)
@@ -267,7 +281,7 @@ def test_nb02_conv_cost(strict_mode):
 
     nb02.check_conv_cost(256 * 64 * 9, 2 * 64 * 9 * 256 * 15 * 15)
     with pytest.raises(CheckFailed, match="FLOP"):
-        nb02.check_conv_cost(256 * 64 * 9, 64 * 9 * 256 * 15 * 15)           # multiply-adds, not FLOPs
+        nb02.check_conv_cost(256 * 64 * 9, 64 * 9 * 256 * 15 * 15)  # multiply-adds, not FLOPs
     with pytest.raises(CheckFailed, match="parameter"):
         nb02.check_conv_cost(256 * 64 * 9 + 256, 2 * 64 * 9 * 256 * 15 * 15)  # a bias it does not have
 
@@ -318,7 +332,7 @@ def test_nb02_whitening3(strict_mode):
     from helpers import cifar
 
     torch.manual_seed(0)
-    x = torch.randn(40, 3, 12, 12).cumsum(dim=3)           # correlated neighbours, like pixels
+    x = torch.randn(40, 3, 12, 12).cumsum(dim=3)  # correlated neighbours, like pixels
     filters, ev = cifar.whitening_filters(x, kernel_size=3)
     share = (ev[:3].sum() / ev.sum()).item()
     nb02.check_whitening3(x, filters, ev, share)
@@ -348,7 +362,7 @@ def test_nb02_cutout(strict_mode):
         return y
 
     def per_channel(x, size=8):
-        return torch.cat([good_cutout(x[:, i:i + 1], size) for i in range(3)], dim=1)
+        return torch.cat([good_cutout(x[:, i : i + 1], size) for i in range(3)], dim=1)
 
     def in_place(x, size=8):
         x[:, :, 4:12, 4:12] = 0
@@ -372,13 +386,13 @@ def test_nb02_cutout_training(strict_mode, monkeypatch):
     monkeypatch.delenv("COURSE_TINY", raising=False)
     nb02.check_cutout_training([(good_cutout(x), torch.zeros(32))], 0.31)
     with pytest.raises(CheckFailed, match="not answered"):
-        nb02.check_cutout_training([(x, torch.zeros(32))], 0.31)        # the loader erases nothing
+        nb02.check_cutout_training([(x, torch.zeros(32))], 0.31)  # the loader erases nothing
     half = torch.cat([good_cutout(x[:16]), x[16:]])
     with pytest.raises(CheckFailed, match="every image"):
         nb02.check_cutout_training([(half, torch.zeros(32))], 0.31)
     with pytest.raises(CheckFailed, match="at least"):
         nb02.check_cutout_training([(good_cutout(x), torch.zeros(32))], 0.10)  # chance: it did not train
-    monkeypatch.setenv("COURSE_TINY", "1")                                  # tiny sizes: only the form is checked
+    monkeypatch.setenv("COURSE_TINY", "1")  # tiny sizes: only the form is checked
     nb02.check_cutout_training([(good_cutout(x), torch.zeros(32))], 0.10)
 
 
@@ -409,7 +423,7 @@ def test_nb04_strongest_head(strict_mode):
 
     attn = torch.randn(6, 12, 16, 16).softmax(-1)
     nb04.check_strongest_head(nb04_strongest_head, attn, 10, 2)
-    with pytest.raises(CheckFailed, match="largest weight"):   # divmod by the number of layers, not of heads
+    with pytest.raises(CheckFailed, match="largest weight"):  # divmod by the number of layers, not of heads
         nb04.check_strongest_head(lambda a, q, k: divmod(int(a[:, :, q, k].argmax()), a.shape[0]), attn, 10, 2)
     with pytest.raises(CheckFailed, match="Python ints"):
         nb04.check_strongest_head(lambda a, q, k: torch.tensor(nb04_strongest_head(a, q, k)), attn, 10, 2)
@@ -441,14 +455,15 @@ def test_nb04_next_token_scores(strict_mode):
     nb04.check_next_token_scores(nb04_next_token_scores)
     nb04.check_next_token_scores(lambda a, i, s: nb04_next_token_scores(a, i, s, mask_last=True))
 
-    def previous(attn, ids, special):             # the previous-token score instead
+    def previous(attn, ids, special):  # the previous-token score instead
         from helpers.attention import previous_token_scores
+
         return previous_token_scores(attn, ids, special)
 
     with pytest.raises(CheckFailed, match="token i \\+ 1"):
         nb04.check_next_token_scores(previous)
 
-    def first_and_last(attn, ids, special):       # drops positions instead of reading the special mask
+    def first_and_last(attn, ids, special):  # drops positions instead of reading the special mask
         values, _ = nb04_next_token_scores(attn, ids, special)
         valid = torch.ones(len(ids), dtype=torch.bool)
         valid[0] = valid[-1] = False
@@ -461,7 +476,7 @@ def test_nb04_next_token_scores(strict_mode):
         attn[..., 0, 0] = 0
         return nb04_next_token_scores(attn, ids, special)
 
-    with pytest.raises(CheckFailed, match="left unchanged"):   # it would spoil the other scorers' attention
+    with pytest.raises(CheckFailed, match="left unchanged"):  # it would spoil the other scorers' attention
         nb04.check_next_token_scores(in_place)
 
 
@@ -476,7 +491,7 @@ def test_nb04_head_entropy(strict_mode):
     with pytest.raises(CheckFailed, match="no NaN"):
         nb04.check_head_entropy(lambda a: -(a * a.log()).sum(-1).mean(-1) / math.log(a.shape[-1]), attn)
     with pytest.raises(CheckFailed, match="uniform attention gives 1"):
-        nb04.check_head_entropy(lambda a: -(torch.special.xlogy(a, a)).sum(-1).mean(-1), attn)   # not divided by log n
+        nb04.check_head_entropy(lambda a: -(torch.special.xlogy(a, a)).sum(-1).mean(-1), attn)  # not divided by log n
     with pytest.raises(CheckFailed, match="one number per"):
         nb04.check_head_entropy(lambda a: -(torch.special.xlogy(a, a)).sum(-1) / math.log(a.shape[-1]), attn)
 
@@ -501,8 +516,9 @@ def test_nb04_causal_attention(strict_mode):
     with pytest.raises(CheckFailed, match="is_causal"):
         nb04.check_causal_attention(lambda *t: nb04_causal(*t, scale=False), q, k, v)
     with pytest.raises(CheckFailed, match="above the diagonal"):
-        nb04.check_causal_attention(lambda q, k, v: (
-            (q @ k.transpose(-2, -1)).softmax(-1) @ v, (q @ k.transpose(-2, -1)).softmax(-1)), q, k, v)
+        nb04.check_causal_attention(
+            lambda q, k, v: ((q @ k.transpose(-2, -1)).softmax(-1) @ v, (q @ k.transpose(-2, -1)).softmax(-1)), q, k, v
+        )
 
 
 class _WordTokenizer:
@@ -514,8 +530,9 @@ class _WordTokenizer:
         rows = [[1] + [3 + sum(map(ord, w)) % 47 for w in t.split()][: max_length - 2] + [2] for t in texts]
         width = max(map(len, rows))
         ids = torch.tensor([r + [0] * (width - len(r)) for r in rows])
-        return BatchEncoding({"input_ids": ids, "attention_mask": (ids != 0).long(),
-                              "token_type_ids": torch.zeros_like(ids)})
+        return BatchEncoding(
+            {"input_ids": ids, "attention_mask": (ids != 0).long(), "token_type_ids": torch.zeros_like(ids)}
+        )
 
 
 def nb04_cls_vectors(model, batch, knock_out=None, remove=True, slice_of=None):
@@ -529,6 +546,7 @@ def nb04_cls_vectors(model, batch, knock_out=None, remove=True, slice_of=None):
             out = output[0].clone()
             out[..., lo:hi] = 0
             return (out,) + tuple(output[1:])
+
         handle = model.base_model.encoder.layer[layer].attention.self.register_forward_hook(zero_head)
     try:
         with torch.no_grad():
@@ -545,18 +563,29 @@ def test_nb04_knock_out(strict_mode):
     from exercises import nb04
 
     torch.manual_seed(0)
-    config = BertConfig(hidden_size=32, num_attention_heads=4, num_hidden_layers=3, intermediate_size=16,
-                        vocab_size=50, attn_implementation="eager")
+    config = BertConfig(
+        hidden_size=32,
+        num_attention_heads=4,
+        num_hidden_layers=3,
+        intermediate_size=16,
+        vocab_size=50,
+        attn_implementation="eager",
+    )
     model = BertForSequenceClassification(config).eval()
     texts = ["a good film", "a very bad and long film indeed", "boring", "the best film of the year by far"]
     tokenizer = _WordTokenizer()
     nb04.check_knock_out(nb04_cls_vectors, model, tokenizer, texts)
-    with pytest.raises(CheckFailed, match="exactly that head"):   # the wrong slice: head d .. instead of head * d ..
-        nb04.check_knock_out(lambda m, b, knock_out=None: nb04_cls_vectors(
-            m, b, knock_out, slice_of=lambda h, d: (h, h + d)), model, tokenizer, texts)
+    with pytest.raises(CheckFailed, match="exactly that head"):  # the wrong slice: head d .. instead of head * d ..
+        nb04.check_knock_out(
+            lambda m, b, knock_out=None: nb04_cls_vectors(m, b, knock_out, slice_of=lambda h, d: (h, h + d)),
+            model,
+            tokenizer,
+            texts,
+        )
     with pytest.raises(CheckFailed, match="hook is removed"):
-        nb04.check_knock_out(lambda m, b, knock_out=None: nb04_cls_vectors(m, b, knock_out, remove=False),
-                             model, tokenizer, texts)
-    for layer in model.bert.encoder.layer:        # the leaked hooks of the failed attempt above
+        nb04.check_knock_out(
+            lambda m, b, knock_out=None: nb04_cls_vectors(m, b, knock_out, remove=False), model, tokenizer, texts
+        )
+    for layer in model.bert.encoder.layer:  # the leaked hooks of the failed attempt above
         layer.attention.self._forward_hooks.clear()
     nb04.check_knock_out(nb04_cls_vectors, model, tokenizer, texts)

@@ -1,4 +1,4 @@
-"""The GPU proof's core (scripts/gpu_proof.py, issue 22) on a CPU: packing, the plan, the notebook runner, the README column.
+"""The GPU proof's core (scripts/gpu_proof.py, issue 22) on a CPU: packing, plan, notebook runner, README column.
 
 `make gpu-proof-dry` runs every step at tiny size; these tests keep its parts from rotting in seconds.
 """
@@ -56,7 +56,9 @@ def test_steps_name_real_files_and_fit_two_calls() -> None:
     for step in gp.STEPS:
         for args in (step.real, step.dry):
             target = args[0]
-            assert target.endswith(".py") and (ROOT / target).exists() or target in ("env", "notebook", "airbench", "imdb")
+            assert (
+                target.endswith(".py") and (ROOT / target).exists() or target in ("env", "notebook", "airbench", "imdb")
+            )
             if target == "notebook":
                 assert (ROOT / args[1]).exists(), args[1]
     notebooks = sorted(s.name for s in gp.STEPS if s.name.startswith("nb"))
@@ -65,8 +67,14 @@ def test_steps_name_real_files_and_fit_two_calls() -> None:
 
 
 def test_estimates_make_a_plan_within_the_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    workloads = {"cnn_fwd": 2.4e8, "bert_fwd_512": 6.5e9, "bert_fwd_256": 3.6e9, "bert_tokens_512": 290.0,
-                 "tokenize_s_per_review_here": 1.5e-3, "ablation_rows": 8.0}
+    workloads = {
+        "cnn_fwd": 2.4e8,
+        "bert_fwd_512": 6.5e9,
+        "bert_fwd_256": 3.6e9,
+        "bert_tokens_512": 290.0,
+        "tokenize_s_per_review_here": 1.5e-3,
+        "ablation_rows": 8.0,
+    }
     monkeypatch.setattr(gp, "ESTIMATES", tmp_path / "gpu_estimates.json")
     record = gp.estimate_all(workloads)
     assert json.loads((tmp_path / "gpu_estimates.json").read_text())["seconds"] == record["seconds"]
@@ -75,6 +83,8 @@ def test_estimates_make_a_plan_within_the_limits(tmp_path: Path, monkeypatch: py
     assert all(record["seconds"]["T4"][k] >= record["seconds"]["H100"][k] for k in record["seconds"]["T4"])
     for call in record["plan"]["calls"].values():
         assert call["estimated_s"] <= gp.CALL_LIMIT_S, call
+    fits = {n for c in record["plan"]["calls"].values() for n in c["steps"]}
+    assert {"cifar10_speed", "airbench94", "cifar10_fp16", "imdb_alternating", "nb02"} <= fits, record["plan"]
 
 
 def test_readme_gpu_column_is_written_from_estimates_and_results(tmp_path: Path) -> None:
@@ -90,21 +100,25 @@ def test_readme_gpu_column_is_written_from_estimates_and_results(tmp_path: Path)
     rows = [line for line in after if "](notebooks/0" in line and line.startswith("|")]
     assert len(rows) == 6 and len(before) == len(after)
     assert "estimate: T4 ~2 min, H100 ~30 s" in rows[0]
-    assert rows[1].endswith("| 1 min 15 s measured (nvidia-h200) |")
+    assert rows[1].endswith("| <!-- gpu:01 -->1 min 15 s measured (nvidia-h200)<!-- /gpu --> |")
     for old, new in zip(before, after):  # only the last column moves
         assert old.rsplit(" | ", 1)[0] == new.rsplit(" | ", 1)[0]
+    assert gp.write_readme(estimates, readme, results).splitlines() == after  # again: between the markers
 
 
-def test_notebook_runner_times_cells_with_a_real_kernel(tmp_path: Path) -> None:
+def test_notebook_runner_times_cells_with_a_real_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import nbformat
 
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 2"), nbformat.v4.new_code_cell("print(x * 21)")])
+    monkeypatch.setattr(gp, "EXECUTED", tmp_path / "executed")
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("x = 2"), nbformat.v4.new_code_cell("print(x * 21)")]
+    )
     path = tmp_path / "tiny.ipynb"
     nbformat.write(nb, path)
     gp.cmd_notebook(path, tmp_path / "tiny.json")
     record = json.loads((tmp_path / "tiny.json").read_text())
     assert record["complete"] and record["cells_run"] == 2 and all(c["seconds"] >= 0 for c in record["cells"])
-    assert "42" in (tmp_path / "tiny.ipynb").read_text()
+    assert "42" in (tmp_path / "executed" / "tiny.ipynb").read_text()
 
 
 def test_airbench_step_says_when_the_reference_is_not_carried(tmp_path: Path) -> None:

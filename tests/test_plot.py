@@ -27,9 +27,13 @@ def test_plot_confusion_matrix_is_labelled():
 
 
 def test_plot_history_has_one_panel_per_metric_present():
-    h = History(epochs=[{"epoch": 1, "train_loss": 1.0, "val_loss": 1.1, "train_accuracy": 0.5},
-                        {"epoch": 2, "train_loss": 0.5, "val_loss": 0.7, "train_accuracy": 0.8}],
-                steps=[{"step": 1, "epoch": 0.5, "loss": 1.2}])
+    h = History(
+        epochs=[
+            {"epoch": 1, "train_loss": 1.0, "val_loss": 1.1, "train_accuracy": 0.5},
+            {"epoch": 2, "train_loss": 0.5, "val_loss": 0.7, "train_accuracy": 0.8},
+        ],
+        steps=[{"step": 1, "epoch": 0.5, "loss": 1.2}],
+    )
     fig = plot_history(h, title="run")
     assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
     assert fig.axes[0].get_xlabel() == "epoch" and fig.axes[0].get_ylabel() == "loss"
@@ -39,8 +43,9 @@ def test_plot_history_has_one_panel_per_metric_present():
 
 def test_show_images_captions_and_marks_mistakes():
     images = torch.randint(0, 255, (5, 3, 8, 8), dtype=torch.uint8)
-    fig = show_images(images, labels=[0, 1, 2, 0, 1], class_names=["a", "b", "c"], predictions=[0, 1, 0, 0, 1],
-                      ncols=3, title="grid")
+    fig = show_images(
+        images, labels=[0, 1, 2, 0, 1], class_names=["a", "b", "c"], predictions=[0, 1, 0, 0, 1], ncols=3, title="grid"
+    )
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[:5] == ["a", "b", "a\n(true: c)", "a", "b"]
     assert fig.axes[2].title.get_color() == "red"
@@ -51,6 +56,7 @@ def test_show_images_captions_and_marks_mistakes():
 
 # ---- legible on a projector (issue 21, item 4): every figure these functions return, and the 01/05 diagrams ----
 
+
 def _figures():
     """(name, a function returning a figure) for each shared plotting function and each diagram of 01 and 05."""
     from torch.utils.data import DistributedSampler
@@ -58,9 +64,19 @@ def _figures():
     import diagrams.nb01 as nb01
     import diagrams.nb05 as nb05
 
-    history = History(epochs=[{"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "train_accuracy": 0.5 + e / 10,
-                               "val_accuracy": 0.4 + e / 10} for e in (1, 2, 3)],
-                      steps=[{"step": s, "epoch": s / 4, "loss": 1.2 / (1 + s)} for s in range(12)])
+    history = History(
+        epochs=[
+            {
+                "epoch": e,
+                "train_loss": 1 / e,
+                "val_loss": 1.1 / e,
+                "train_accuracy": 0.5 + e / 10,
+                "val_accuracy": 0.4 + e / 10,
+            }
+            for e in (1, 2, 3)
+        ],
+        steps=[{"step": s, "epoch": s / 4, "loss": 1.2 / (1 + s)} for s in range(12)],
+    )
     ten = [str(k) * 6 for k in range(10)]
     x = torch.linspace(-1.6, 1.6, 40)
     y = 0.28 * x + 3.07 + 0.1 * torch.sin(7 * x)
@@ -79,7 +95,8 @@ def _figures():
         "nb01.draw_gradient_descent": lambda: nb01.draw_gradient_descent(x, y, lrs=(0.01, 0.3, 1.2))[0],
         "nb05.plot_all_reduce": lambda: nb05.plot_all_reduce([torch.randn(10), torch.randn(10)])[0],
         "nb05.plot_sampler": lambda: nb05.plot_sampler(
-            [DistributedSampler(range(11), num_replicas=2, rank=r, shuffle=True, seed=0) for r in range(2)])[0],
+            [DistributedSampler(range(11), num_replicas=2, rank=r, shuffle=True, seed=0) for r in range(2)]
+        )[0],
     }
 
 
@@ -89,10 +106,10 @@ def test_figures_are_legible_on_a_projector(name):
 
     from helpers.plot import MIN_FONT_PT, PROJECTOR_DPI, small_texts
 
-    plt.rcParams["figure.dpi"] = 72          # what 02 and 04 set: the functions draw at their own dpi anyway
+    plt.rcParams["figure.dpi"] = 72  # what 02 and 04 set: the functions draw at their own dpi anyway
     try:
         fig = _figures()[name]()
-        fig.canvas.draw()                   # tick labels exist only once drawn
+        fig.canvas.draw()  # tick labels exist only once drawn
         assert fig.dpi >= PROJECTOR_DPI >= 100, f"{name}: {fig.dpi} dpi"
         assert not small_texts(fig), f"{name}: text below {MIN_FONT_PT} pt: {small_texts(fig)[:5]}"
     finally:
