@@ -36,8 +36,8 @@ test: setup
 
 # The notebooks' interactives (cells tagged `interactive`) in JupyterLab in headless Chromium, offline (issue 23:
 # tests/test_browser.py, harness scripts/lab_browser.py). Needs the system's Chromium (apt-get install -y chromium)
-# and the `docs` extra (Playwright, installed here); `make test` runs it too where both exist and skips it, saying why,
-# where not. Pass COURSE_DATA_DIR=... as for `make test`.
+# and the `docs` extra (Playwright, installed here). `make test` leaves it out (the `browser` marker, pyproject.toml);
+# pass COURSE_DATA_DIR=... as for `make test`.
 .PHONY: test-browser
 test-browser: $(VENV)/.docs-installed
 	COURSE_PROFILE=smoke $(BIN)/python -m pytest -m browser -v -rs tests/test_browser.py

@@ -68,6 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
     parser.add_argument("--tta-level", type=int, choices=(0, 1, 2), help="override the recipe's TTA level")
+    parser.add_argument("--train-size", type=int, help="a class-balanced N training images (default: all; 2,000 with --smoke)")
+    parser.add_argument("--test-size", type=int, help="a class-balanced N test images (default: all; 1,000 with --smoke)")
     parser.add_argument("--data-dir", help="folder holding cifar10/{train,test}.parquet (default: $COURSE_DATA_DIR)")
     parser.add_argument("--out", help="JSON file to write (default: benchmarks/results/cifar10_speed_<hardware>.json)")
     parser.add_argument(
@@ -92,6 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.smoke:
         recipe = cifar.Recipe(widths=(16, 32, 32), epochs=2, batch_size=128, compile=args.compile, whiten_images=500)
         sizes = {"train_size": 2000, "test_size": 1000}
+    sizes.update({k: v for k, v in {"train_size": args.train_size, "test_size": args.test_size}.items() if v})
     overrides = {
         k: v
         for k, v in {"epochs": args.epochs, "batch_size": args.batch_size, "tta_level": args.tta_level}.items()

@@ -2,16 +2,19 @@
 
 `diagrams.nbNN` holds notebook NN's diagrams; each function takes the object it draws (an engine's graph,
 tensors, a model) and returns the figure with what it drew, so tests/test_diagrams.py can check the picture
-against the object. Figures are small (dpi <= 80) so that every notebook stays under 1 MB.
+against the object. Figures are drawn at the projector-legible 100 dpi with no text under 8 pt (helpers.plot).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-DPI = 80
-"""Resolution of every course diagram: readable, and a few tens of kB per PNG in a notebook."""
+from helpers.plot import PROJECTOR_DPI as DPI  # every course figure: legible on a projector
+
+__all__ = ["DPI", "DiagramError", "new_figure", "show_widget"]
 
 
 class DiagramError(ValueError):
@@ -24,3 +27,16 @@ def new_figure(width: float, height: float, title: str) -> tuple[Figure, plt.Axe
     ax.set_axis_off()
     fig.suptitle(title, fontsize=11)
     return fig, ax
+
+
+def show_widget(widget: Any, text: str) -> None:
+    """Display an ipywidgets widget whose stored text/plain is `text`, since a saved notebook keeps no widget state."""
+    from IPython.display import display
+
+    bundle = getattr(widget, "_repr_mimebundle_", None)  # ipywidgets 8; 7.x displays itself
+    if bundle is None:
+        display(widget)
+        return
+    data = dict(bundle())
+    data["text/plain"] = text
+    display(data, raw=True)

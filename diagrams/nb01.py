@@ -10,7 +10,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyBboxPatch, Patch, Rectangle
 
-from diagrams import DiagramError, new_figure
+from diagrams import DiagramError, new_figure, show_widget
 from helpers.plot import LABEL_PT, MIN_FONT_PT, PROJECTOR_DPI
 
 OP_RADIUS = 0.26  # of the circle drawn for an operation, in data units (x and y scale alike)
@@ -176,7 +176,6 @@ def draw_value_graph(
         columns.setdefault(graph.level[id(node)], []).append(node)
     tallest = max(len(c) for c in columns.values())
     fig, ax = new_figure(2.4 * len(columns) + 0.5, 0.8 * tallest + 0.8, title)
-    fig.set_dpi(PROJECTOR_DPI)
     where = {}
     for level, nodes in columns.items():
         for k, node in enumerate(nodes):
@@ -388,15 +387,8 @@ class GradientDescentExplorer:
 
     def _ipython_display_(self) -> None:
         """Show the widget; a notebook saved without widget state keeps only the text/plain line below."""
-        from IPython.display import display
-
-        bundle = getattr(self.widget, "_repr_mimebundle_", None)  # ipywidgets 8; 7.x displays itself
-        if bundle is None:
-            display(self.widget)
-            return
-        data = dict(bundle())
-        data["text/plain"] = (
+        show_widget(
+            self.widget,
             f"[a learning-rate slider, from {10**self.slider.min:.3f} to {10**self.slider.max:.2f}: "
-            "it moves in JupyterLab, Colab or VS Code with a running kernel]"
+            "it moves in JupyterLab, Colab or VS Code with a running kernel]",
         )
-        display(data, raw=True)

@@ -16,8 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, Rectangle
 from torch import nn
 
-from diagrams import DiagramError
-from helpers.plot import PROJECTOR_DPI as DPI  # projector-legible: 100 dpi, no text under 8 pt
+from diagrams import DPI, DiagramError, show_widget  # DPI: projector-legible, 100 dpi, no text under 8 pt
 
 
 def _grid(
@@ -452,15 +451,8 @@ class AugmentationExplorer:
 
     def _ipython_display_(self) -> None:
         """Show the widget; a notebook saved without widget state keeps only the text/plain line below."""
-        from IPython.display import display
-
-        bundle = getattr(self.widget, "_repr_mimebundle_", None)  # ipywidgets 8; 7.x displays itself
-        if bundle is None:
-            display(self.widget)
-            return
-        data = dict(bundle())
-        data["text/plain"] = (
+        show_widget(
+            self.widget,
             "[an augmentation viewer: an image slider, the flip mode and the largest shift; "
-            "it moves in JupyterLab, Colab or VS Code with a running kernel]"
+            "it moves in JupyterLab, Colab or VS Code with a running kernel]",
         )
-        display(data, raw=True)

@@ -12,11 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch, Rectangle
 from torch import nn
 
-from diagrams import DPI as COURSE_DPI
-from diagrams import DiagramError, new_figure
-
-DPI = max(COURSE_DPI, 100)
-"""This notebook's diagrams: at least 100 dpi, legible on a projector (no text below 8 pt)."""
+from diagrams import DPI, DiagramError, new_figure
 
 PRETRAINED, NEW, NO_PARAMS = "tab:blue", "tab:orange", "0.85"
 """Box colours: weights loaded from the pretrained BERT, weights that start random, no weights at all."""
@@ -69,7 +65,6 @@ def draw_truncation(
     fig, ax = new_figure(
         9, 1.0 * len(rows) + 1.0, f"What the model reads of a {n}-token review ({n - rows[0].dropped} tokens kept)"
     )
-    fig.set_dpi(DPI)
     for k, row in enumerate(rows):
         y = 1.4 * (len(rows) - 1 - k)
         spans = [
@@ -241,7 +236,6 @@ def draw_bert_classifier(
         3.6,
         f"{type(model).__name__}: {total:,} parameters ({sum(s.parameters for s in stages if s.new):,} of them new)",
     )
-    fig.set_dpi(DPI)
     width, gap = 1.45, 0.55
     for k, stage in enumerate(stages):
         x = k * (width + gap)

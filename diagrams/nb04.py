@@ -17,11 +17,7 @@ from torch import nn
 
 from helpers.attention import MAX_VIEW_TOKENS, encode, get_attentions, tokens_of
 
-from . import DPI as COURSE_DPI
-from . import DiagramError, new_figure
-
-DPI = max(COURSE_DPI, 100)
-"""This notebook's diagrams: at least 100 dpi, legible on a projector (no text below 8 pt)."""
+from . import DPI, DiagramError, new_figure
 
 MAX_TOKENS = 32
 """Longest input the head picture draws: beyond it the matrices are too small to read."""
@@ -169,7 +165,6 @@ def draw_multi_head_split(model_or_config, tokens: int, batch: int = 1) -> Split
     hidden, heads = config.hidden_size, config.num_attention_heads
     d = hidden // heads
     fig, ax = new_figure(12, 3.9, f"Multi-head attention: hidden size {hidden} = {heads} heads x {d}")
-    fig.set_dpi(DPI)
     cmap = plt.get_cmap("tab20")
     slices = [(h * d, (h + 1) * d) for h in range(heads)]
     # top: one token's query vector, cut into the heads' slices

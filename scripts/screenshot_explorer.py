@@ -1,6 +1,6 @@
 """Check notebook 04's attention explorer in a real browser and screenshot it for the docs.
 
-Starts JupyterLab on localhost (a random free port, a random token, a throwaway settings folder), opens a
+Starts JupyterLab on localhost (scripts/lab_browser.py: a free port, a random token, throwaway settings), opens a
 small generated notebook that builds the same widget as notebook 04 (diagrams.nb04.AttentionExplorer),
 runs it in headless Chromium, moves the layer slider in the browser like a user would (keyboard on the
 slider's handle), waits until the head view has been redrawn for the new layer by the kernel, and saves a
@@ -8,10 +8,10 @@ screenshot of the widget. It fails (exit 1) if the widget does not render or doe
 
 Run it from the repository root (it needs nothing from the network):
 
-    apt-get install -y chromium          # Debian/Ubuntu: the browser (any Chromium >= 120 works)
+    apt-get install -y chromium          # Debian/Ubuntu: the browser (or set CHROMIUM=/path/to/chromium)
     pip install -e ".[docs]"             # Playwright's Python package; no `playwright install` needed
     COURSE_DATA_DIR=/path/to/data python scripts/screenshot_explorer.py
-    # options: --out docs/attention_explorer.png --chromium /usr/bin/chromium --layer 2 --head 9
+    # options: --out docs/attention_explorer.png --layer 2 --head 9
 
 It uses the fine-tuned model of notebook 03 when runs/bert-imdb exists, else the pretrained BERT, exactly
 as the notebook does. Output: docs/attention_explorer.png (about 1000 px wide).
@@ -21,36 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+import lab_browser  # scripts/lab_browser.py, next to this file: the JupyterLab server and the browser
+
+ROOT = lab_browser.ROOT
 SENTENCE = "The movie was far too long."
 PAIR = "Still, the movie never bored me."
-
-
-def free_port() -> int:
-    """A TCP port on localhost that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def explorer_notebook(layer: int, head: int) -> dict:
@@ -75,27 +54,6 @@ def explorer_notebook(layer: int, head: int) -> dict:
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-
-
-def quiet_lab_settings(folder: Path) -> None:
-    """JupyterLab user settings that keep news and update pop-ups (which would need the network) away."""
-    plugin = folder / "@jupyterlab" / "apputils-extension"
-    plugin.mkdir(parents=True)
-    (plugin / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True})
-    )
-
-
-def wait_for_server(url: str, timeout: float = 90.0) -> None:
-    """Poll the Jupyter server's API until it answers (it takes a few seconds to start)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"JupyterLab did not answer within {timeout:.0f} s")
 
 
 def screenshot(page, out: Path, layer: int, timeout_ms: int) -> None:
@@ -141,69 +99,32 @@ def screenshot(page, out: Path, layer: int, timeout_ms: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: start JupyterLab, drive it with Chromium, save the screenshot, stop everything."""
+    """Command line: start JupyterLab (lab_browser.Lab), drive it with Chromium, save the screenshot, stop all."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "attention_explorer.png")
-    parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     parser.add_argument("--layer", type=int, default=2, help="the layer the slider is moved to (from 0)")
     parser.add_argument("--head", type=int, default=9, help="the head shown (-1: all heads)")
     parser.add_argument("--timeout", type=float, default=180, help="seconds to wait for each step")
     args = parser.parse_args(argv)
-    from playwright.sync_api import sync_playwright
-
-    port, token = free_port(), secrets.token_hex(16)
+    if reason := lab_browser.missing():
+        print(f"cannot run: {reason}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="explorer-shot-") as tmp:
-        tmp_path = Path(tmp)
-        (tmp_path / "explorer.ipynb").write_text(json.dumps(explorer_notebook(args.layer, args.head)))
-        quiet_lab_settings(tmp_path / "settings")
-        env = dict(
-            os.environ,
-            JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
-            JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
-        )
-        command = [
-            sys.executable,
-            "-m",
-            "jupyter",
-            "lab",
-            "--no-browser",
-            f"--port={port}",
-            "--ip=127.0.0.1",
-            f"--ServerApp.token={token}",
-            f"--ServerApp.root_dir={tmp}",
-            "--LabApp.expose_app_in_browser=True",
-        ]
-        if hasattr(os, "getuid") and os.getuid() == 0:
-            command.append("--allow-root")
-        log = open(tmp_path / "jupyterlab.log", "w")  # noqa: SIM115 (the server writes to it until it stops)
-        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
-        try:
-            wait_for_server(f"http://127.0.0.1:{port}/api/status?token={token}")
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS, headless=True)
-                page = browser.new_page(viewport={"width": 1100, "height": 1000})
-                page.goto(f"http://127.0.0.1:{port}/lab/tree/explorer.ipynb?token={token}")
-                try:
-                    screenshot(page, args.out.resolve(), args.layer, int(args.timeout * 1000))
-                except Exception:
-                    failed = Path(tempfile.gettempdir()) / "attention_explorer_FAILED.png"
-                    page.screenshot(path=str(failed))
-                    log.flush()
-                    print(
-                        "The explorer check failed. A screenshot of the whole page: "
-                        f"{failed}\nThe end of JupyterLab's log:\n" + (tmp_path / "jupyterlab.log").read_text()[-3000:],
-                        file=sys.stderr,
-                    )
-                    raise
-                finally:
-                    browser.close()
-        finally:
-            server.terminate()
+        (Path(tmp) / "explorer.ipynb").write_text(json.dumps(explorer_notebook(args.layer, args.head)))
+        with lab_browser.Lab(Path(tmp)) as lab, lab_browser.browser() as chromium:
+            page = chromium.new_page(viewport={"width": 1100, "height": 1000})
+            page.goto(lab.notebook_url("explorer.ipynb"))
             try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            log.close()
+                screenshot(page, args.out.resolve(), args.layer, int(args.timeout * 1000))
+            except Exception:
+                failed = Path(tempfile.gettempdir()) / "attention_explorer_FAILED.png"
+                page.screenshot(path=str(failed))
+                print(
+                    f"The explorer check failed. A screenshot of the whole page: {failed}\n"
+                    f"The end of JupyterLab's log:\n{lab.log_tail()}",
+                    file=sys.stderr,
+                )
+                raise
     return 0
 
 
