@@ -68,8 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
     parser.add_argument("--tta-level", type=int, choices=(0, 1, 2), help="override the recipe's TTA level")
-    parser.add_argument("--train-size", type=int, help="a class-balanced N training images (default: all; 2,000 with --smoke)")
-    parser.add_argument("--test-size", type=int, help="a class-balanced N test images (default: all; 1,000 with --smoke)")
+    parser.add_argument("--train-size", type=int, help="class-balanced N training images (default all; --smoke 2,000)")
+    parser.add_argument("--test-size", type=int, help="class-balanced N test images (default all; --smoke 1,000)")
     parser.add_argument("--data-dir", help="folder holding cifar10/{train,test}.parquet (default: $COURSE_DATA_DIR)")
     parser.add_argument("--out", help="JSON file to write (default: benchmarks/results/cifar10_speed_<hardware>.json)")
     parser.add_argument(

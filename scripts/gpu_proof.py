@@ -186,6 +186,12 @@ def human(seconds: float) -> str:
     return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min" + (f" {seconds % 60} s" if seconds % 60 else "")
 
 
+def rough(seconds: float) -> str:
+    """An estimate as the documents show it: to 5 s under a minute, 10 s under 10 minutes, else whole minutes."""
+    step = 5 if seconds < 60 else 10 if seconds < 600 else 60
+    return human(round(seconds / step) * step)
+
+
 def tree_bytes() -> int:
     """Bytes of the working tree that travels with every command (tracked and untracked-not-ignored files)."""
     out = subprocess.run(
@@ -1157,8 +1163,8 @@ def gpu_cell(nb: str, estimates: dict[str, Any], results: Path = RESULTS) -> str
         return "; ".join(f"{human(m['wall_s'])} measured ({m['file'][len(f'notebook_{nb}_') : -5]})" for m in done)
     s, key = estimates["seconds"], f"nb{nb}"
     if nb == "05":  # one GPU: the two processes of each launch run on the CPU (gloo)
-        return f"estimate on one GPU (2 CPU processes): ~{human(s['H100'][key])}"
-    text = f"T4 ~{human(s['T4'][key])}, H100 ~{human(s['H100'][key])}"
+        return f"estimate on one GPU (2 CPU processes): ~{rough(s['H100'][key])}"
+    text = f"T4 ~{rough(s['T4'][key])}, H100 ~{rough(s['H100'][key])}"
     if nb in ("03", "04"):  # the proof runs the offline MiniLM; with the hub, the gpu profiles load bert-base
         w = estimates["workloads"]
         ratio = w["bert_base_fwd_512"] / w["bert_fwd_512"] if "bert_base_fwd_512" in w else None

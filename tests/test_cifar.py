@@ -107,6 +107,20 @@ def test_net_shape():
     assert C.CifarNet(widths=(8, 16, 32))(torch.randn(3, 3, 32, 32)).shape == (3, 10)
 
 
+def test_compiled_net_under_bf16_autocast_has_finite_gradients():
+    """The global max-pool is adaptive_max_pool2d: x.amax(dim=(2, 3)) gave NaN gradients once compiled under bf16
+    autocast (torch 2.13, CPU; every layer below the pool), which the gpu profile's compile row would hit."""
+    torch.manual_seed(0)
+    net = C.CifarNet(widths=(16, 32, 32))
+    compiled = torch.compile(net)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = compiled(torch.randn(64, 3, 32, 32)).float().square().mean()
+    loss.backward()
+    bad = [n for n, p in net.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+    assert not bad, f"non-finite gradients in {bad}"
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
 def test_denormalize_undoes_normalize():
     x = images(4)
     mean, std = C.channel_stats(x)

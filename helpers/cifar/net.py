@@ -57,7 +57,7 @@ class CifarNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The image -> feature-vector part (before the linear head)."""
         x = self.groups(self.act(self.stem(x)))
-        return x.amax(dim=(2, 3))  # global max-pool: one number per channel
+        return nn.functional.adaptive_max_pool2d(x, 1).flatten(1)  # global max-pool: one number per channel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, num_classes)."""
