@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from exercises import Checker
+from helpers.device import autocast_dtype
 
 BOUNDS: dict[str, dict[str, float]] = {
     # What the intended solutions reach, with margin (measured values and their noise are in the notebook).
@@ -173,7 +174,9 @@ def check_tta_accuracies(
     x, y = next(iter(loader))
     small = [(x[:images], y[:images])]
     model.eval()
-    with torch.no_grad():
+    device = next(model.parameters()).device
+    dtype = autocast_dtype(device)  # the precision helpers.evaluate runs in: bf16 rounding flips near-ties otherwise
+    with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
         expected = {
             level: (_reference_tta_logits(model, small[0][0], level).argmax(1) == small[0][1]).float().mean().item()
             for level in (0, 1, 2)
@@ -194,7 +197,7 @@ def check_tta_accuracies(
     c.check(ok_form, "it returns {0: accuracy, 1: accuracy, 2: accuracy}", "return a dict keyed by the level")
     if not ok_form:
         return c.verdict()
-    tol = 3 / len(small[0][1])  # 16-bit autocast may flip a prediction or two
+    tol = 3 / len(small[0][1]) + 1e-9  # batching may still flip a prediction or two under 16-bit autocast
     for level in (0, 1, 2):
         c.check(
             abs(float(got[level]) - expected[level]) <= tol,
