@@ -40,7 +40,6 @@ def plot_all_reduce(gradients: Sequence[torch.Tensor], max_values: int = 6) -> t
     world, n = before.shape
     vmax = before.abs().max().item() or 1.0
     fig, ax = new_figure(2.4 + 1.2 * n, 1.0 + 0.8 * world, f"all-reduce (mean) over {world} processes")
-
     right = n + 3.2
     for r in range(world):
         y = world - 1 - r
@@ -85,7 +84,6 @@ def plot_sampler(samplers: Sequence[DistributedSampler], epochs: Sequence[int] =
     fig, ax = new_figure(
         1.6 + 0.45 * n, 1.0 + 0.8 * len(epochs), f"DistributedSampler: {n} examples over {len(samplers)} ranks"
     )
-
     for row, epoch in enumerate(epochs):
         y = len(epochs) - 1 - row
         reads: dict[int, list[tuple[int, int]]] = {}

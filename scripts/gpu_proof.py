@@ -1163,7 +1163,7 @@ def gpu_cell(nb: str, estimates: dict[str, Any], results: Path = RESULTS) -> str
         return "; ".join(f"{human(m['wall_s'])} measured ({m['file'][len(f'notebook_{nb}_') : -5]})" for m in done)
     s, key = estimates["seconds"], f"nb{nb}"
     if nb == "05":  # one GPU: the two processes of each launch run on the CPU (gloo)
-        return f"estimate on one GPU (2 CPU processes): ~{rough(s['H100'][key])}"
+        return f"estimate on one T4 or H100 (its 2 processes run on the CPU): ~{rough(s['H100'][key])}"
     text = f"T4 ~{rough(s['T4'][key])}, H100 ~{rough(s['H100'][key])}"
     if nb in ("03", "04"):  # the proof runs the offline MiniLM; with the hub, the gpu profiles load bert-base
         w = estimates["workloads"]
