@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import torch
@@ -53,9 +54,10 @@ def setup(backend: str | None = None) -> torch.device:
 
 
 def teardown() -> None:
-    """Leave the process group together (call once at the end of a script). Taught in 05 §4."""
+    """Leave the process group together, once, after `del` of the DDP model (its reducer holds the group). 05 §4."""
     if is_distributed():
-        dist.barrier()  # no process tears its connections down while another still uses them (gloo aborts then)
+        gc.collect()  # a deleted DDP model's reference cycles go now, not during interpreter shutdown
+        dist.barrier()  # no process tears its connections down while another still uses them
         dist.destroy_process_group()
 
 

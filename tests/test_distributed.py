@@ -97,6 +97,7 @@ def worker(mode: str, out: str, tmp: str) -> None:
     torch.save(
         {k: (m.state_dict(), h.to_dict(), e) for k, (m, h, e) in results.items()}, f"{out}.rank{distributed.rank()}.pt"
     )
+    del results  # the models carry DDP's hooks, whose reducer holds the process group (see distributed.teardown)
     distributed.teardown()
 
 
