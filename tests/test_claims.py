@@ -166,7 +166,10 @@ def test_relative_links_resolve_inside_the_served_root(path):
 # ---- deprecation warnings from the course's own code fail the tests (issue 20, part 5)
 
 
-@pytest.mark.parametrize("module", [*PYPROJECT["tool"]["setuptools"]["packages"], "helpers.device", "pack"])
+COURSE_PACKAGES = [name.rstrip("*") for name in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]]
+
+
+@pytest.mark.parametrize("module", [*COURSE_PACKAGES, "helpers.device", "pack"])
 def test_our_deprecation_warnings_are_errors(module):
     for category in (DeprecationWarning, FutureWarning):
         with pytest.raises(category):
