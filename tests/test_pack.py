@@ -147,7 +147,7 @@ def test_verify_finds_a_damaged_copy_and_a_folder_that_is_no_pack(tmp_path, data
         pack.PackError, match=r"1 file\(s\) of the pack are missing or damaged .*data/imdb/test.parquet"
     ):
         pack.verify(tmp_path / "pack")
-    with pytest.raises(SystemExit, match="scripts/pack.py: .* is not a room pack"):
+    with pytest.raises(SystemExit, match="tools.pack: .* is not a room pack"):
         pack.main(["verify", "--pack", str(tmp_path)])
 
 
