@@ -1,29 +1,27 @@
 """One source for the course's numbers (issue 21, item 5): README, guide and notebook headers agree with the runs.
 
-scripts/course_numbers.py computes every time and headline result from the timing records
+tools/course_numbers.py computes every time and headline result from the timing records
 (benchmarks/results/times/) and the stored outputs of the notebooks, and fills the `<!-- num:KEY -->`
 markers; these tests fail when a marker, or benchmarks/results/course_numbers.json, says anything else.
 """
 
-import importlib.util
 import json
 from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("course_numbers", ROOT / "scripts" / "course_numbers.py")
-numbers = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(numbers)
+from tools import course_numbers as numbers
 
-# Headers that carry no markers yet: their notebooks' owners add them (the keys: see scripts/course_numbers.py).
+ROOT = Path(__file__).resolve().parent.parent
+
+# Headers that carry no markers yet: their notebooks' owners add them (the keys: see tools/course_numbers.py).
 HEADERS_PENDING: set[str] = set()
 
 
 def test_every_number_agrees_with_the_stored_runs():
     problems = numbers.update(write=False)
-    assert not problems, "run `python scripts/course_numbers.py` (after `... measure` for new runs):\n" + "\n".join(
+    assert not problems, "run `python -m tools.course_numbers` (after `... measure` for new runs):\n" + "\n".join(
         problems[:20]
     )
 

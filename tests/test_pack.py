@@ -1,17 +1,15 @@
-"""The room pack script (scripts/pack.py) on a tiny fake pack: no network, no real wheels."""
+"""The room pack script (tools/pack.py) on a tiny fake pack: no network, no real wheels."""
 
 import hashlib
-import importlib.util
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tools import pack, pack_install
+
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("pack", ROOT / "scripts" / "pack.py")
-pack = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(pack)
 
 
 @pytest.fixture
@@ -63,10 +61,10 @@ def test_targets_and_platforms():
     ]
     with pytest.raises(pack.PackError, match="Bad target 'windows:3.11'"):
         pack.parse_targets(["windows:3.11"])
-    assert pack.platform_name("Linux", "x86_64") == "linux-x86_64"
-    assert pack.platform_name("Darwin", "arm64") == "macos-arm64"
+    assert pack_install.platform_name("Linux", "x86_64") == "linux-x86_64"
+    assert pack_install.platform_name("Darwin", "arm64") == "macos-arm64"
     with pytest.raises(pack.PackError, match="No room pack is made for windows amd64"):
-        pack.platform_name("Windows", "AMD64")
+        pack_install.platform_name("Windows", "AMD64")
     assert pack.target_id("macos-arm64", "3.10") == "macos-arm64-cp310"
 
 
@@ -153,13 +151,13 @@ def test_verify_finds_a_damaged_copy_and_a_folder_that_is_no_pack(tmp_path, data
 
 def test_install_picks_this_machines_target_or_says_which_exist(tmp_path, data_dir):
     manifest = build(tmp_path, data_dir)
-    assert pack.choose_target(manifest, "macos-arm64", "3.12") == "macos-arm64-cp312"
+    assert pack_install.choose_target(manifest, "macos-arm64", "3.12") == "macos-arm64-cp312"
     with pytest.raises(
         pack.PackError,
         match=r"no wheels for linux-x86_64-cp312 .* it has linux-x86_64-cp311, "
         r"macos-arm64-cp310, macos-arm64-cp312",
     ):
-        pack.choose_target(manifest, "linux-x86_64", "3.12")
+        pack_install.choose_target(manifest, "linux-x86_64", "3.12")
 
 
 def test_download_resolves_per_platform_then_fetches_exact_pins(tmp_path, monkeypatch):

@@ -58,10 +58,10 @@ def _nb(nn: str, path: str, plan_s: float) -> Step:
     return Step(f"nb{nn}", [], [], NOTEBOOK_NEEDS, {"COURSE_PROFILE": "gpu"}, plan_s, notebook=path)
 
 
-CIFAR = ["benchmarks/cifar10_speed.py"]
+CIFAR = ["-m", "benchmarks.cifar10_speed"]
 CIFAR_TINY = [*CIFAR, "--smoke", "--runs", "1", "--epochs", "1", "--train-size", "512", "--test-size", "256"]
-IMDB = ["benchmarks/imdb_finetune.py", "--model", "small", "--epochs", "1", "--test-size", "5000"]
-IMDB_TINY = ["benchmarks/imdb_finetune.py", "--model", "small", "--smoke", "--train-size", "64", "--test-size", "64"]
+IMDB = ["-m", "benchmarks.imdb_finetune", "--model", "small", "--epochs", "1", "--test-size", "5000"]
+IMDB_TINY = ["-m", "benchmarks.imdb_finetune", "--model", "small", "--smoke", "--train-size", "64", "--test-size", "64"]
 FP16 = {"COURSE_PRECISION": "fp16"}  # the T4 path (fp16 autocast + GradScaler) forced on any GPU
 ALTERNATING = ["--runs", "ours,trainer,trainer,ours,ours,trainer"]
 STEPS = [

@@ -1,6 +1,6 @@
 """Drive the course's interactives in JupyterLab in headless Chromium, offline: the harness of issue 23.
 
-Used by tests/test_browser.py (`make test-browser`) and scripts/screenshot_interactives.py. For one notebook it
+Used by tests/test_browser.py (`make test-browser`) and tools/screenshot_interactives.py. For one notebook it
 opens JupyterLab's page, runs the cells up to and including its last cell tagged `interactive` (cell metadata tags),
 and for each such cell waits until its widgets render, moves each control as a user would (a slider's handle: the
 arrow keys; a dropdown: another option; toggle/radio buttons, checkboxes: a click; plain buttons only where a cell has
