@@ -5,9 +5,9 @@ warm-up run that is not counted (cuDNN autotuning, torch.compile). Times are CUD
 device work: `train_time_s` = whitening statistics + all epochs; `tta_eval_time_s` = the test set with
 test-time augmentation; `time_per_run_s` = both, which is what airbench94 reports as its run time.
 
-    python benchmarks/cifar10_speed.py                 # 5 runs of the full recipe on the GPU
-    python benchmarks/cifar10_speed.py --runs 10 --compile
-    python benchmarks/cifar10_speed.py --smoke         # a tiny CPU run that checks the script end to end
+    python -m benchmarks.cifar10_speed                 # 5 runs of the full recipe on the GPU
+    python -m benchmarks.cifar10_speed --runs 10 --compile
+    python -m benchmarks.cifar10_speed --smoke         # a tiny CPU run that checks the script end to end
 
 Data: $COURSE_DATA_DIR/cifar10/{train,test}.parquet (or --data-dir), read with pyarrow by helpers.data,
 so a bare GPU machine needs neither `datasets` nor matplotlib nor tqdm. Run it from the repository root

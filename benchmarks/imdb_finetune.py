@@ -3,9 +3,9 @@
 the Hugging Face Trainer, on the same model, tokenised data, max length, epochs and hyperparameters.
 
 Full run (one GPU; the 25k training reviews, accuracy on all 25k test reviews):
-    python benchmarks/imdb_finetune.py --model MODEL --out benchmarks/results/imdb_finetune_<gpu>.json
+    python -m benchmarks.imdb_finetune --model MODEL --out benchmarks/results/imdb_finetune_<gpu>.json
 Proof that it runs end to end, on a CPU in a minute or two (a few hundred reviews):
-    python benchmarks/imdb_finetune.py --smoke
+    python -m benchmarks.imdb_finetune --smoke
 
 MODEL is a hub name or a folder with a BERT (`auto`, the default, asks helpers.resolve_bert). The data
 come from $COURSE_DATA_DIR/imdb/{train,test}.parquet, read with pyarrow by helpers.data. Needs torch,
@@ -16,16 +16,11 @@ course installed (`pip install -e .`) or with PYTHONPATH=. See benchmarks/README
 from __future__ import annotations
 
 import argparse
-import gc
-import importlib.util
 import json
-import math
 import platform
 import statistics
 import sys
-import tempfile
 import time
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -33,13 +28,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.imdb_runs import Prepared, load_model, run_ours, run_trainer
 from helpers import text as T
-from helpers.bert import load_bert, resolve_bert
+from helpers.bert import resolve_bert
 from helpers.data import read_split, stratified_indices
 from helpers.device import autocast_dtype, describe_device, get_device, seed_everything
-from helpers.measure import Timer, binary_metrics
-from helpers.optim import make_adamw, warmup_steps_for
-from helpers.train import fit
 
 # ----------------------------------------------------------------------------------------------------------
 # Data and model
@@ -53,8 +46,8 @@ def read_imdb(split: str) -> tuple[list[str], np.ndarray]:
 
 
 def resolve_model(choice: str) -> str:
-    """A hub name or folder; `auto` asks helpers.resolve_bert (bert-base-uncased, else the offline MiniLM)."""
-    return choice if choice != "auto" else resolve_bert("auto")
+    """A hub name or folder; `auto` and `small` ask helpers.resolve_bert (`small`: the 6-layer MiniLM, offline)."""
+    return resolve_bert(choice) if choice in ("auto", "small") else choice
 
 
 def model_label(name: str) -> str:
@@ -65,50 +58,9 @@ def model_label(name: str) -> str:
     return path.parent.name if path.name == "model" else path.name
 
 
-def load_model(name: str, device: torch.device, seed: int) -> torch.nn.Module:
-    """The classifier in float32 with SDPA attention (helpers.bert.load_bert); seeded, so both runs start alike."""
-    return load_bert(name, T.LABEL_NAMES, device=device, seed=seed)[0]
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Measuring
 # ----------------------------------------------------------------------------------------------------------
-
-
-def reset_memory(device: torch.device) -> None:
-    """Free what the last run left and restart the peak-memory counter."""
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def peak_memory_gib(device: torch.device) -> float | None:
-    """Most GPU memory PyTorch held since the last reset (None on a CPU)."""
-    return round(torch.cuda.max_memory_allocated(device) / 2**30, 3) if device.type == "cuda" else None
-
-
-def speed_record(n_samples: int, epochs: int, train_s: float, device: torch.device) -> dict[str, Any]:
-    """The timing fields both runs report, in the same units."""
-    return {
-        "train_seconds": round(train_s, 3),
-        "samples_per_s": round(n_samples * epochs / train_s, 1),
-        "peak_memory_gib": peak_memory_gib(device),
-    }
-
-
-def evaluate_run(
-    model: torch.nn.Module, test_batches: T.TokenBatches, labels: np.ndarray, device: torch.device
-) -> dict[str, float]:
-    """Test metrics with one evaluation code for both runs (length-sorted batches, the same autocast)."""
-    with Timer(device) as timer:
-        probs = T.predict_proba(model, test_batches)
-    metrics = binary_metrics(labels, probs.argmax(-1))
-    return {
-        "test_accuracy": round(metrics["accuracy"], 5),
-        "test_f1": round(metrics["f1"], 5),
-        "eval_seconds": round(timer.seconds, 3),
-    }
 
 
 def mask_check(model: torch.nn.Module, ids: list[list[int]], device: torch.device) -> float:
@@ -135,145 +87,6 @@ def warm_up(model: torch.nn.Module, device: torch.device, batch_size: int, max_l
     torch.cuda.synchronize(device)
 
 
-@dataclass
-class Prepared:
-    """What both loops share: the options, the model to load, the device, and the data tokenised once."""
-
-    args: argparse.Namespace
-    model_name: str
-    tokenizer: Any
-    device: torch.device
-    train_ids: list[list[int]]
-    y_train: np.ndarray
-    test_batches: T.TokenBatches
-    y_test: np.ndarray
-
-
-def run_ours(p: Prepared) -> dict[str, Any]:
-    """The course's loop: GPU-resident, length-grouped, per-batch padded data; fused AdamW; helpers.fit."""
-    args, model_name, device, train_ids, y_train = p.args, p.model_name, p.device, p.train_ids, p.y_train
-    reset_memory(device)
-    model = load_model(model_name, device, args.seed)
-    seed_everything(args.seed)
-    with Timer(device) as prepare:
-        batches = T.TokenBatches(
-            train_ids,
-            y_train,
-            args.batch_size,
-            shuffle=True,
-            seed=args.seed,
-            device=device,
-            pad_to_multiple_of=args.pad_multiple,
-            mask=args.mask,
-        )
-    from transformers import get_linear_schedule_with_warmup
-
-    optimizer = make_adamw(model, args.lr, args.weight_decay)
-    total = args.epochs * len(batches)
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps_for(total, args.warmup), total)
-    with Timer(device) as training:
-        history = fit(
-            model,
-            batches,
-            epochs=args.epochs,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            max_grad_norm=1.0,
-            log_every=args.log_every,
-            progress=args.progress,
-        )
-    result = speed_record(len(y_train), args.epochs, training.seconds, device)
-    result.update(
-        {
-            "prepare_seconds": round(prepare.seconds, 3),
-            "steps": total,
-            "epochs": [{k: round(v, 5) if isinstance(v, float) else v for k, v in e.items()} for e in history.epochs],
-            "setup": (
-                f"helpers.fit; TokenBatches on {device.type}: length-grouped batches (groups of "
-                f"{batches.group_batches} batches), each padded to a multiple of {args.pad_multiple}, mask "
-                f"{args.mask}; AdamW fused={optimizer.defaults.get('fused')}, no decay on biases/LayerNorm; "
-                "linear warmup and decay; autocast " + str(autocast_dtype(device))
-            ),
-        }
-    )
-    result.update(evaluate_run(model, p.test_batches, p.y_test, device))
-    del model, optimizer, batches
-    return result
-
-
-class _Reviews(torch.utils.data.Dataset):
-    """Pre-tokenised reviews as the Trainer wants them: one dict per review, padded later by its collator."""
-
-    def __init__(self, ids: list[list[int]], labels: np.ndarray) -> None:
-        self.ids, self.labels = ids, labels
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"input_ids": self.ids[i], "labels": int(self.labels[i])}
-
-
-def run_trainer(p: Prepared) -> dict[str, Any]:
-    """Hugging Face Trainer with its defaults plus the same hyperparameters (dynamic padding per batch)."""
-    args, model_name, device, y_train = p.args, p.model_name, p.device, p.y_train
-    if importlib.util.find_spec("accelerate") is None:
-        return {"skipped": "the Trainer needs accelerate: pip install 'dl-course-helpers[bench]'"}
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
-
-    reset_memory(device)
-    model = load_model(model_name, device, args.seed)
-    dtype = autocast_dtype(device)
-    total = args.epochs * math.ceil(len(y_train) / args.batch_size)
-    options = dict(
-        per_device_train_batch_size=args.batch_size,
-        num_train_epochs=args.epochs,
-        learning_rate=args.lr,
-        weight_decay=args.weight_decay,
-        warmup_steps=warmup_steps_for(total, args.warmup),
-        lr_scheduler_type="linear",
-        max_grad_norm=1.0,
-        bf16=dtype == torch.bfloat16,
-        fp16=dtype == torch.float16,
-        logging_steps=args.log_every,
-        save_strategy="no",
-        report_to="none",
-        seed=args.seed,
-        disable_tqdm=not args.progress,
-        use_cpu=device.type == "cpu",
-        dataloader_pin_memory=device.type == "cuda",
-    )
-    if args.trainer_sampling != "random":
-        options["train_sampling_strategy"] = args.trainer_sampling
-    with tempfile.TemporaryDirectory() as out_dir:
-        targs = TrainingArguments(output_dir=out_dir, **options)
-        trainer = Trainer(
-            model=model,
-            args=targs,
-            train_dataset=_Reviews(p.train_ids, y_train),
-            data_collator=DataCollatorWithPadding(p.tokenizer),
-        )
-        with Timer(device) as training:
-            output = trainer.train()
-    result = speed_record(len(y_train), args.epochs, training.seconds, device)
-    result.update(
-        {
-            "trainer_train_runtime": round(float(output.metrics["train_runtime"]), 3),
-            "steps": int(output.global_step),
-            "final_train_loss": round(float(output.training_loss), 5),
-            "setup": (
-                f"transformers.Trainer: optim {getattr(targs.optim, 'value', targs.optim)}, DataCollatorWithPadding, "
-                "sampler "
-                f"{args.trainer_sampling}, dataloader_num_workers {targs.dataloader_num_workers}, "
-                f"bf16={targs.bf16} fp16={targs.fp16}"
-            ),
-        }
-    )
-    result.update(evaluate_run(trainer.model, p.test_batches, p.y_test, device))
-    del model, trainer
-    return result
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Main
 # ----------------------------------------------------------------------------------------------------------
@@ -282,7 +95,7 @@ def run_trainer(p: Prepared) -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; --smoke shrinks everything to a CPU-sized proof run."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="auto", help="hub name or folder of a BERT (auto: helpers.resolve_bert)")
+    p.add_argument("--model", default="auto", help="hub name or folder of a BERT, or auto / small (helpers.resolve_bert)")
     p.add_argument("--max-length", type=int, default=512)
     p.add_argument(
         "--truncation",

@@ -31,19 +31,18 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 
-from tools import editions, section_times
+from tools import editions
 from tools.files import show_seconds
+from tools.notebook_times import LoadSampler, machine, sections_of
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMES = ROOT / "benchmarks" / "results" / "times"
@@ -335,45 +334,6 @@ def update(write: bool) -> list[str]:
 
 
 # ---- measuring -----------------------------------------------------------------------------------------------------
-
-
-class LoadSampler:
-    """The 1-minute load average, sampled every few seconds while a run goes on (its mean is recorded)."""
-
-    def __init__(self, every: float = 5.0) -> None:
-        self.samples = [os.getloadavg()[0]]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
-
-    def _run(self, every: float) -> None:
-        while not self._stop.wait(every):
-            self.samples.append(os.getloadavg()[0])
-
-    def __enter__(self) -> LoadSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.samples.append(os.getloadavg()[0])
-
-
-def sections_of(path: Path) -> dict[str, float]:
-    """Seconds per `##` section of a just-executed notebook; sections without code cells count 0."""
-    timed = section_times.section_times(str(path))
-    titles = [
-        line[3:].strip()
-        for cell in nbformat.read(path, as_version=4).cells
-        if cell.cell_type == "markdown"
-        for line in cell.source.splitlines()
-        if line.startswith("## ")
-    ]
-    return {title: round(timed.get(title, 0.0), 2) for title in dict.fromkeys([*timed, *titles])}
-
-
-def machine() -> str:
-    return f"{os.cpu_count()}-core {platform.machine()} CPU"
 
 
 def measure(nn: str, profile: str) -> dict:
