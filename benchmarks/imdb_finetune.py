@@ -95,7 +95,9 @@ def warm_up(model: torch.nn.Module, device: torch.device, batch_size: int, max_l
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; --smoke shrinks everything to a CPU-sized proof run."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="auto", help="hub name or folder of a BERT, or auto / small (helpers.resolve_bert)")
+    p.add_argument(
+        "--model", default="auto", help="hub name or folder of a BERT, or auto / small (helpers.resolve_bert)"
+    )
     p.add_argument("--max-length", type=int, default=512)
     p.add_argument(
         "--truncation",
