@@ -26,7 +26,7 @@ import tomllib
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tools.lab_browser import CHROMIUM_ARGS, chromium_path
+from tools.chromium import CHROMIUM_ARGS, chromium_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
