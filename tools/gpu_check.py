@@ -103,6 +103,8 @@ def gpu_name() -> str | None:
     """The CUDA GPU's name, asked of a child process (this one never starts CUDA); None without one."""
     code = "import torch; print(torch.cuda.get_device_name() if torch.cuda.is_available() else '')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        raise SystemExit(f"PyTorch does not import here ({out.stderr.strip().splitlines()[-1]}): install the course.")
     return out.stdout.strip() or None
 
 
@@ -199,7 +201,7 @@ def cmd_env(out: Path) -> None:
 
     import torch
 
-    from helpers.device import autocast_dtype, describe_device, get_device
+    from helpers.device import autocast_dtype, describe_device, get_device, precision_reason
 
     device = get_device(verbose=False)
     record: dict[str, Any] = {
@@ -208,6 +210,7 @@ def cmd_env(out: Path) -> None:
         "cuda": torch.version.cuda,
         "device": describe_device(device),
         "precision": str(autocast_dtype(device) or "float32"),
+        "precision_why": precision_reason(device),
         "COURSE_PRECISION": os.environ.get("COURSE_PRECISION", "auto"),
     }
     for name in ("transformers", "accelerate", "datasets", "nbclient", "ipykernel", "ipywidgets", "numpy"):
@@ -262,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     if gpu is None:
         raise SystemExit("No CUDA GPU is visible to PyTorch: the check needs one (or run the dry run: --dry).")
     out = args.out or (DRY_OUT if args.dry else RESULTS / f"{dt.date.today().isoformat()}_{slug(gpu)}")
+    out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     print(f"GPU check on {gpu}: results in {out}")
     record = run_all(args, gpu, out)
