@@ -84,7 +84,12 @@ def test_a_step_that_does_not_fit_the_budget_is_not_started_and_says_so(tmp_path
     assert not (tmp_path / "cifar10_speed.json").exists() and not (tmp_path / "notebooks").exists()
 
 
-def test_a_missing_piece_is_named_with_what_to_do():
+def test_a_missing_piece_is_named_with_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    speed = next(s for s in gpu_check.STEPS if s.name == "cifar10_speed")
+    assert gpu_check.missing(speed, None) == (
+        f"no cifar10 data in {tmp_path}: python -m helpers.download cifar10, or set COURSE_DATA_DIR"
+    )
     step = gpu_check.Step("x", [], [], needs=("torch", "no_such_module_for_this_test"))
     assert gpu_check.missing(step, None).startswith("missing no_such_module_for_this_test: pip install")
     assert gpu_check.missing(gpu_check.Step("y", [], []), None) is None

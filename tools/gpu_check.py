@@ -51,11 +51,12 @@ class Step:
     env: dict[str, str] = field(default_factory=dict)
     plan_s: float = 60.0  # seconds planned on a GPU when this GPU has no earlier result: decides only what starts
     notebook: str | None = None
+    data: tuple[str, ...] = ()  # the data sets it reads
 
 
-def _nb(nn: str, path: str, plan_s: float) -> Step:
+def _nb(nn: str, path: str, plan_s: float, data: tuple[str, ...] = ()) -> Step:
     """A notebook under the gpu profile (tiny sizes in the dry run)."""
-    return Step(f"nb{nn}", [], [], NOTEBOOK_NEEDS, {"COURSE_PROFILE": "gpu"}, plan_s, notebook=path)
+    return Step(f"nb{nn}", [], [], NOTEBOOK_NEEDS, {"COURSE_PROFILE": "gpu"}, plan_s, notebook=path, data=data)
 
 
 CIFAR = ["-m", "benchmarks.cifar10_speed"]
@@ -64,14 +65,14 @@ IMDB = ["-m", "benchmarks.imdb_finetune", "--model", "small", "--epochs", "1", "
 IMDB_TINY = ["-m", "benchmarks.imdb_finetune", "--model", "small", "--smoke", "--train-size", "64", "--test-size", "64"]
 FP16 = {"COURSE_PRECISION": "fp16"}  # the T4 path (fp16 autocast + GradScaler) forced on any GPU
 ALTERNATING = ["--runs", "ours,trainer,trainer,ours,ours,trainer"]
-STEPS = [
+STEPS: list[Step] = [
     Step("env", ["-m", "tools.gpu_check", "env"], ["-m", "tools.gpu_check", "env"], plan_s=30),
     Step("cifar10_speed", [*CIFAR, "--runs", "5"], CIFAR_TINY, ("torch", "pyarrow", "PIL"), plan_s=150),
     Step("airbench94", ["-m", "tools.airbench", "--runs", "5"], ["-m", "tools.airbench", "--check"], plan_s=120),
-    _nb("02", "solutions/02_cifar10_cnn.ipynb", 900),
-    _nb("03", "solutions/03_bert_imdb.ipynb", 900),
-    _nb("04", "solutions/04_attention.ipynb", 180),
-    _nb("05", "solutions/05_distributed.ipynb", 240),
+    _nb("02", "solutions/02_cifar10_cnn.ipynb", 900, ("cifar10",)),
+    _nb("03", "solutions/03_bert_imdb.ipynb", 900, ("imdb",)),
+    _nb("04", "solutions/04_attention.ipynb", 180, ("imdb",)),
+    _nb("05", "solutions/05_distributed.ipynb", 240, ("cifar10",)),
     _nb("00", "notebooks/00_setup_check.ipynb", 90),
     _nb("01", "solutions/01_tensors_autograd.ipynb", 90),
     Step(
@@ -81,6 +82,11 @@ STEPS = [
     Step("imdb_fp16", [*IMDB, "--runs", "ours"], [*IMDB_TINY, "--runs", "ours"], ("transformers",), FP16, 300),
     Step("cifar10_compile", [*CIFAR, "--runs", "5", "--compile"], [*CIFAR_TINY, "--compile"], plan_s=300),
 ]
+for _step in STEPS:
+    if _step.name.startswith(("cifar10", "airbench")):
+        _step.data = ("cifar10",)
+    elif _step.name.startswith("imdb"):
+        _step.data = ("imdb",)
 INSTALL = {
     "accelerate": "pip install accelerate (the Trainer's side of the IMDB benchmark)",
     "nbclient": "pip install nbclient ipykernel (running notebooks)",
@@ -96,6 +102,10 @@ def missing(step: Step, airbench: Path | None) -> str | None:
         return f"missing {', '.join(absent)}: {how}, or install the course (make setup, or an offline pack)"
     if step.name == "airbench94" and find_script(airbench) is None:
         return f"no copy of airbench94.py: {HOW_TO_GET}"
+    folder = Path(os.environ["COURSE_DATA_DIR"]) if os.environ.get("COURSE_DATA_DIR") else ROOT / "data"  # as helpers
+    for name in step.data:  # .paths.data_dir finds it (importing helpers here would import torch)
+        if not (folder / name / "train.parquet").exists():
+            return f"no {name} data in {folder}: python -m helpers.download {name}, or set COURSE_DATA_DIR"
     return None
 
 
@@ -261,6 +271,8 @@ def main(argv: list[str] | None = None) -> None:
         for step in STEPS:
             print(f"{step.name:16s} needs {', '.join(step.needs)}; planned {step.plan_s:.0f} s on a GPU")
         return None
+    if os.environ.get("COURSE_DATA_DIR"):  # the steps run in the checkout: a relative folder is the caller's
+        os.environ["COURSE_DATA_DIR"] = str(Path(os.environ["COURSE_DATA_DIR"]).expanduser().resolve())
     gpu = "cpu-dry" if args.dry else gpu_name()
     if gpu is None:
         raise SystemExit("No CUDA GPU is visible to PyTorch: the check needs one (or run the dry run: --dry).")
