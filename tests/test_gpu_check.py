@@ -117,3 +117,13 @@ def test_a_cell_whose_estimate_does_not_fit_is_not_started(tmp_path):
     record = NotebookRun(source, tmp_path / "nb", estimates={1: 10_000.0}).execute(time.time() + 60)
     assert [c["cell"] for c in record["cells"]] == [0] and not record["failed"]
     assert record["stopped"].startswith("cell 1 not started: estimated 10000 s")
+
+
+def test_the_peak_memory_reading_comes_back_from_the_kernel(tmp_path, monkeypatch):
+    """The reading is a user expression the kernel evaluates after each cell; here one whose value is known."""
+    from tools import notebook_run
+
+    monkeypatch.setattr(notebook_run, "PEAK_EXPRESSION", "6 * 7 * 2**20")
+    source = write_notebook(tmp_path / "nb.ipynb", ["x = 1"])
+    record = NotebookRun(source, tmp_path / "nb").execute(time.time() + 60)
+    assert record["cells"][0]["peak_gpu_mib"] == 42.0
