@@ -35,7 +35,7 @@ test: setup
 	COURSE_PROFILE=smoke $(BIN)/python -m pytest $(TESTS)
 
 # The notebooks' interactives (cells tagged `interactive`) in JupyterLab in headless Chromium, offline (issue 23:
-# tests/test_browser.py, harness scripts/lab_browser.py). Needs the system's Chromium (apt-get install -y chromium)
+# tests/test_browser.py, harness tools/lab_browser.py). Needs the system's Chromium (apt-get install -y chromium)
 # and the `docs` extra (Playwright, installed here). `make test` leaves it out (the `browser` marker, pyproject.toml);
 # pass COURSE_DATA_DIR=... as for `make test`.
 .PHONY: test-browser
@@ -80,22 +80,31 @@ $(MIN_VENV)/.installed: pyproject.toml requirements.txt requirements-min.txt
 
 # the student editions notebooks/NN_name.ipynb, built from their sources solutions/NN_name.ipynb
 editions: setup
-	$(BIN)/python scripts/editions.py
+	$(BIN)/python -m tools.editions
 
-# The offline room pack (scripts/pack.py, docs/teaching.md): `make pack` on a machine with internet builds
-# PACK_DIR with wheels for PACK_TARGETS, the data sets (from COURSE_DATA_DIR or data/), the models, INSTALL
-# and manifest.json; `make install-pack PACK=dir` installs the course from it into $(VENV) with no network.
+# The offline pack (tools/pack.py, docs/teaching.md), one builder for rooms and GPU nodes: `make pack` on a machine
+# with internet builds PACK_DIR with wheels for PACK_TARGETS, the data sets PACK_DATA (from COURSE_DATA_DIR or data/),
+# the models PACK_MODELS, INSTALL and manifest.json. For a machine that already has PyTorch (a GPU node):
+#   make pack PACK_TORCH=present PACK_TARGETS=linux-x86_64:3.12 PACK_DATA=cifar10 PACK_EXTRAS=offline,bench
+# (no torch wheels; installing makes the venv with --system-site-packages and reuses the machine's torch).
+# `make install-pack PACK=dir` installs the course from a pack into $(VENV) with no network; without make:
+# python3 -m tools.pack install --pack dir.
 PACK_DIR ?= pack
 PACK ?= $(PACK_DIR)
 PACK_TARGETS ?= linux-x86_64:3.11,3.12 macos-arm64:3.11,3.12
+PACK_TORCH ?= $(TORCH)
+PACK_DATA ?= imdb,cifar10
+PACK_MODELS ?= minilm,bert-base-uncased
+PACK_EXTRAS ?= offline
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 pack:  # uv resolves each platform's requirements (pip cannot for another OS); installed when missing
 	$(PYTHON) -c "import uv" 2>/dev/null || command -v uv >/dev/null || $(PYTHON) -m pip install -q uv
-	$(PYTHON) scripts/pack.py build --out "$(PACK_DIR)" --targets $(PACK_TARGETS) --torch "$(TORCH)" --torch-index "$(TORCH_INDEX)"
+	$(PYTHON) -m tools.pack build --out "$(PACK_DIR)" --targets $(PACK_TARGETS) --torch "$(PACK_TORCH)" \
+		--torch-index "$(TORCH_INDEX)" --data "$(PACK_DATA)" --models "$(PACK_MODELS)" --extras "$(PACK_EXTRAS)"
 
 install-pack:
-	$(PYTHON) scripts/pack.py install --pack "$(PACK)" --venv "$(VENV)"
+	$(PYTHON) -m tools.pack install --pack "$(PACK)" --venv "$(VENV)"
 
 # The course website (site/: Sphinx + myst-nb): every notebook with its stored outputs, never re-executed,
 # offline; warnings are errors. Open it with `python -m http.server -d _build/site` (http://localhost:8000).
@@ -108,18 +117,18 @@ $(VENV)/.site-installed: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[site]"
 	touch $@
 
-# The GPU proof (issue 22, scripts/gpu_proof.py): `make gpu-bundle` writes .gpu/call1 and .gpu/call2 (ignored), what
-# each device command carries; `make gpu-proof-dry` runs every step at tiny size on this CPU and prints the plan;
-# on the GPU machine `make gpu-proof CALL=1` (carry .gpu/call1), then CALL=2, with the image's python3.
-.PHONY: gpu-bundle gpu-proof gpu-proof-dry
-CALL ?= 1
-gpu-bundle: setup
-	$(BIN)/python scripts/gpu_proof.py bundle
-gpu-proof-dry: setup  # accelerate (the `bench` extra) for the Trainer's side of the IMDB benchmark
+# The GPU check (tools/gpu_check.py, benchmarks/README.md): on a machine with a CUDA GPU and the course installed
+# (`make setup`, or an offline pack), `make gpu-check` measures what the course claims on a GPU, in priority order, and
+# writes every finished step and notebook cell to benchmarks/results/gpu/<date>_<gpu>/ as it ends. ARGS go to it, e.g.
+# ARGS="--only env,cifar10_speed --budget 600 --out results/gpu". Without make: python -m tools.gpu_check [ARGS].
+# `make gpu-check-dry` runs every step at tiny size on the CPU through the same code (runs/gpu-check-dry/).
+ARGS ?=
+.PHONY: gpu-check gpu-check-dry
+gpu-check: setup
+	$(BIN)/python -m tools.gpu_check $(ARGS)
+gpu-check-dry: setup  # accelerate (the `bench` extra) for the Trainer's side of the IMDB benchmark
 	$(BIN)/python -c "import accelerate" 2>/dev/null || $(BIN)/python -m pip install -q "accelerate>=1.0"
-	$(BIN)/python scripts/gpu_proof.py dry
-gpu-proof:
-	python3 scripts/gpu_proof.py run --call $(CALL)
+	$(BIN)/python -m tools.gpu_check --dry $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache _build

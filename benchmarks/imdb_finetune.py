@@ -3,9 +3,9 @@
 the Hugging Face Trainer, on the same model, tokenised data, max length, epochs and hyperparameters.
 
 Full run (one GPU; the 25k training reviews, accuracy on all 25k test reviews):
-    python benchmarks/imdb_finetune.py --model MODEL --out benchmarks/results/imdb_finetune_<gpu>.json
+    python -m benchmarks.imdb_finetune --model MODEL --out benchmarks/results/imdb_finetune_<gpu>.json
 Proof that it runs end to end, on a CPU in a minute or two (a few hundred reviews):
-    python benchmarks/imdb_finetune.py --smoke
+    python -m benchmarks.imdb_finetune --smoke
 
 MODEL is a hub name or a folder with a BERT (`auto`, the default, asks helpers.resolve_bert). The data
 come from $COURSE_DATA_DIR/imdb/{train,test}.parquet, read with pyarrow by helpers.data. Needs torch,
@@ -16,13 +16,10 @@ course installed (`pip install -e .`) or with PYTHONPATH=. See benchmarks/README
 from __future__ import annotations
 
 import argparse
-import gc
-import importlib.util
 import json
-import math
 import platform
+import statistics
 import sys
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -31,13 +28,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.imdb_runs import Prepared, load_model, run_ours, run_trainer
 from helpers import text as T
-from helpers.bert import load_bert, resolve_bert
+from helpers.bert import resolve_bert
 from helpers.data import read_split, stratified_indices
 from helpers.device import autocast_dtype, describe_device, get_device, seed_everything
-from helpers.measure import Timer, binary_metrics
-from helpers.optim import make_adamw, warmup_steps_for
-from helpers.train import fit
 
 # ----------------------------------------------------------------------------------------------------------
 # Data and model
@@ -51,8 +46,8 @@ def read_imdb(split: str) -> tuple[list[str], np.ndarray]:
 
 
 def resolve_model(choice: str) -> str:
-    """A hub name or folder; `auto` asks helpers.resolve_bert (bert-base-uncased, else the offline MiniLM)."""
-    return choice if choice != "auto" else resolve_bert("auto")
+    """A hub name or folder; `auto` and `small` ask helpers.resolve_bert (`small`: the 6-layer MiniLM, offline)."""
+    return resolve_bert(choice) if choice in ("auto", "small") else choice
 
 
 def model_label(name: str) -> str:
@@ -63,50 +58,9 @@ def model_label(name: str) -> str:
     return path.parent.name if path.name == "model" else path.name
 
 
-def load_model(name: str, device: torch.device, seed: int) -> torch.nn.Module:
-    """The classifier in float32 with SDPA attention (helpers.bert.load_bert); seeded, so both runs start alike."""
-    return load_bert(name, T.LABEL_NAMES, device=device, seed=seed)[0]
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Measuring
 # ----------------------------------------------------------------------------------------------------------
-
-
-def reset_memory(device: torch.device) -> None:
-    """Free what the last run left and restart the peak-memory counter."""
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def peak_memory_gib(device: torch.device) -> float | None:
-    """Most GPU memory PyTorch held since the last reset (None on a CPU)."""
-    return round(torch.cuda.max_memory_allocated(device) / 2**30, 3) if device.type == "cuda" else None
-
-
-def speed_record(n_samples: int, epochs: int, train_s: float, device: torch.device) -> dict[str, Any]:
-    """The timing fields both runs report, in the same units."""
-    return {
-        "train_seconds": round(train_s, 3),
-        "samples_per_s": round(n_samples * epochs / train_s, 1),
-        "peak_memory_gib": peak_memory_gib(device),
-    }
-
-
-def evaluate_run(
-    model: torch.nn.Module, test_batches: T.TokenBatches, labels: np.ndarray, device: torch.device
-) -> dict[str, float]:
-    """Test metrics with one evaluation code for both runs (length-sorted batches, the same autocast)."""
-    with Timer(device) as timer:
-        probs = T.predict_proba(model, test_batches)
-    metrics = binary_metrics(labels, probs.argmax(-1))
-    return {
-        "test_accuracy": round(metrics["accuracy"], 5),
-        "test_f1": round(metrics["f1"], 5),
-        "eval_seconds": round(timer.seconds, 3),
-    }
 
 
 def mask_check(model: torch.nn.Module, ids: list[list[int]], device: torch.device) -> float:
@@ -133,146 +87,6 @@ def warm_up(model: torch.nn.Module, device: torch.device, batch_size: int, max_l
     torch.cuda.synchronize(device)
 
 
-def run_ours(
-    args: argparse.Namespace,
-    model_name: str,
-    device: torch.device,
-    train_ids: list[list[int]],
-    y_train: np.ndarray,
-    test_batches: T.TokenBatches,
-    y_test: np.ndarray,
-) -> dict[str, Any]:
-    """The course's loop: GPU-resident, length-grouped, per-batch padded data; fused AdamW; helpers.fit."""
-    reset_memory(device)
-    model = load_model(model_name, device, args.seed)
-    seed_everything(args.seed)
-    with Timer(device) as prepare:
-        batches = T.TokenBatches(
-            train_ids,
-            y_train,
-            args.batch_size,
-            shuffle=True,
-            seed=args.seed,
-            device=device,
-            pad_to_multiple_of=args.pad_multiple,
-            mask=args.mask,
-        )
-    from transformers import get_linear_schedule_with_warmup
-
-    optimizer = make_adamw(model, args.lr, args.weight_decay)
-    total = args.epochs * len(batches)
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps_for(total, args.warmup), total)
-    with Timer(device) as training:
-        history = fit(
-            model,
-            batches,
-            epochs=args.epochs,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            max_grad_norm=1.0,
-            log_every=args.log_every,
-            progress=args.progress,
-        )
-    result = speed_record(len(y_train), args.epochs, training.seconds, device)
-    result.update(
-        {
-            "prepare_seconds": round(prepare.seconds, 3),
-            "steps": total,
-            "epochs": [{k: round(v, 5) if isinstance(v, float) else v for k, v in e.items()} for e in history.epochs],
-            "setup": (
-                f"helpers.fit; TokenBatches on {device.type}: length-grouped batches (groups of "
-                f"{batches.group_batches} batches), each padded to a multiple of {args.pad_multiple}, mask "
-                f"{args.mask}; AdamW fused={optimizer.defaults.get('fused')}, no decay on biases/LayerNorm; "
-                "linear warmup and decay; autocast " + str(autocast_dtype(device))
-            ),
-        }
-    )
-    result.update(evaluate_run(model, test_batches, y_test, device))
-    del model, optimizer, batches
-    return result
-
-
-class _Reviews(torch.utils.data.Dataset):
-    """Pre-tokenised reviews as the Trainer wants them: one dict per review, padded later by its collator."""
-
-    def __init__(self, ids: list[list[int]], labels: np.ndarray) -> None:
-        self.ids, self.labels = ids, labels
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"input_ids": self.ids[i], "labels": int(self.labels[i])}
-
-
-def run_trainer(
-    args: argparse.Namespace,
-    model_name: str,
-    tokenizer: Any,
-    device: torch.device,
-    train_ids: list[list[int]],
-    y_train: np.ndarray,
-    test_batches: T.TokenBatches,
-    y_test: np.ndarray,
-) -> dict[str, Any]:
-    """Hugging Face Trainer with its defaults plus the same hyperparameters (dynamic padding per batch)."""
-    if importlib.util.find_spec("accelerate") is None:
-        return {"skipped": "the Trainer needs accelerate: pip install 'dl-course-helpers[bench]'"}
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
-
-    reset_memory(device)
-    model = load_model(model_name, device, args.seed)
-    dtype = autocast_dtype(device)
-    total = args.epochs * math.ceil(len(y_train) / args.batch_size)
-    options = dict(
-        per_device_train_batch_size=args.batch_size,
-        num_train_epochs=args.epochs,
-        learning_rate=args.lr,
-        weight_decay=args.weight_decay,
-        warmup_steps=warmup_steps_for(total, args.warmup),
-        lr_scheduler_type="linear",
-        max_grad_norm=1.0,
-        bf16=dtype == torch.bfloat16,
-        fp16=dtype == torch.float16,
-        logging_steps=args.log_every,
-        save_strategy="no",
-        report_to="none",
-        seed=args.seed,
-        disable_tqdm=not args.progress,
-        use_cpu=device.type == "cpu",
-        dataloader_pin_memory=device.type == "cuda",
-    )
-    if args.trainer_sampling != "random":
-        options["train_sampling_strategy"] = args.trainer_sampling
-    with tempfile.TemporaryDirectory() as out_dir:
-        targs = TrainingArguments(output_dir=out_dir, **options)
-        trainer = Trainer(
-            model=model,
-            args=targs,
-            train_dataset=_Reviews(train_ids, y_train),
-            data_collator=DataCollatorWithPadding(tokenizer),
-        )
-        with Timer(device) as training:
-            output = trainer.train()
-    result = speed_record(len(y_train), args.epochs, training.seconds, device)
-    result.update(
-        {
-            "trainer_train_runtime": round(float(output.metrics["train_runtime"]), 3),
-            "steps": int(output.global_step),
-            "final_train_loss": round(float(output.training_loss), 5),
-            "setup": (
-                f"transformers.Trainer: optim {getattr(targs.optim, 'value', targs.optim)}, DataCollatorWithPadding, "
-                "sampler "
-                f"{args.trainer_sampling}, dataloader_num_workers {targs.dataloader_num_workers}, "
-                f"bf16={targs.bf16} fp16={targs.fp16}"
-            ),
-        }
-    )
-    result.update(evaluate_run(trainer.model, test_batches, y_test, device))
-    del model, trainer
-    return result
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Main
 # ----------------------------------------------------------------------------------------------------------
@@ -281,7 +95,9 @@ def run_trainer(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; --smoke shrinks everything to a CPU-sized proof run."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="auto", help="hub name or folder of a BERT (auto: helpers.resolve_bert)")
+    p.add_argument(
+        "--model", default="auto", help="hub name or folder of a BERT, or auto / small (helpers.resolve_bert)"
+    )
     p.add_argument("--max-length", type=int, default=512)
     p.add_argument(
         "--truncation",
@@ -303,7 +119,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--trainer-sampling", default="random", help="the Trainer's train_sampling_strategy (random is its default)"
     )
-    p.add_argument("--runs", default="ours,trainer", help="which runs, comma-separated: ours, trainer")
+    p.add_argument(
+        "--runs",
+        default="ours,trainer",
+        help="which runs in which order, comma-separated, repeats allowed: e.g. ours,trainer,trainer,ours",
+    )
     p.add_argument("--log-every", type=int, default=100, help="steps between loss reads (each one waits for the GPU)")
     p.add_argument("--progress", action="store_true", help="show progress bars")
     p.add_argument(
@@ -311,7 +131,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="CPU proof run: 400 train / 256 test reviews, max length 64, 1 epoch, batch 8, lr 2e-4",
     )
-    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON here (after every run)")
     args = p.parse_args(argv)
     if args.smoke:  # the smoke profile of notebook 03: enough steps to see both loops learn
         args.train_size = args.train_size or 400
@@ -320,36 +140,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Prepare the data once, run each loop on it, print (and write) one JSON report."""
-    args = parse_args(argv)
+def prepare(args: argparse.Namespace) -> tuple[Prepared, dict[str, Any]]:
+    """Read, subset and tokenise the reviews once; check the 4-D mask; warm up; the report's shared part."""
     from transformers import AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()  # the "classifier weights newly initialised" report, twice, says nothing new
 
     device = get_device(verbose=False)
     seed_everything(args.seed)
     model_name = resolve_model(args.model)
     tokenizer = AutoTokenizer.from_pretrained(model_name)
-
     start = time.perf_counter()
     texts_train, labels_train = read_imdb("train")
     texts_test, labels_test = read_imdb("test")
     pick_train = stratified_indices(labels_train, args.train_size, args.seed)
     pick_test = stratified_indices(labels_test, args.test_size, args.seed)
-    texts_train, y_train = [texts_train[i] for i in pick_train], labels_train[pick_train]
-    texts_test, y_test = [texts_test[i] for i in pick_test], labels_test[pick_test]
-    read_s = time.perf_counter() - start
-    start = time.perf_counter()
-    train_ids = T.encode_reviews(tokenizer, texts_train, args.max_length, args.truncation)
-    test_ids = T.encode_reviews(tokenizer, texts_test, args.max_length, args.truncation)
+    y_train, y_test = labels_train[pick_train], labels_test[pick_test]
+    read_s, start = time.perf_counter() - start, time.perf_counter()
+    train_ids = T.encode_reviews(tokenizer, [texts_train[i] for i in pick_train], args.max_length, args.truncation)
+    test_ids = T.encode_reviews(tokenizer, [texts_test[i] for i in pick_test], args.max_length, args.truncation)
     tokenize_s = time.perf_counter() - start
     lengths = np.array([len(x) for x in train_ids])
     test_batches = T.TokenBatches(
         test_ids, y_test, args.eval_batch_size, device=device, pad_to_multiple_of=args.pad_multiple, mask=args.mask
     )
-
     probe = load_model(model_name, device, args.seed)
     mask_diff = None
     if args.mask == "4d":
@@ -358,12 +170,68 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         if not mask_diff < 1e-3:
             print(f"warning: 4-D mask changes the logits by {mask_diff:.2e}; using 2-D masks", file=sys.stderr)
-            args.mask = "2d"
-            test_batches.mask = "2d"
+            args.mask = test_batches.mask = "2d"
     warm_up(probe, device, args.batch_size, args.max_length)
     n_params = sum(p.numel() for p in probe.parameters())
     del probe
+    data = {"train_reviews": len(y_train), "test_reviews": len(y_test), "read_seconds": round(read_s, 3)}
+    data |= {"tokenize_seconds": round(tokenize_s, 3), "mean_train_tokens": round(float(lengths.mean()), 1)}
+    data["padding_fraction"] = {
+        "random_batches": round(T.padding_fraction(lengths, T.random_batches(len(lengths), args.batch_size)), 4),
+        "length_grouped": round(
+            T.padding_fraction(lengths, T.length_grouped_batches(lengths, args.batch_size, seed=args.seed)), 4
+        ),
+    }
+    shared = {"model": model_label(model_name), "model_parameters": n_params, "data": data}
+    shared["mask_check_max_logit_diff"] = mask_diff
+    return Prepared(args, model_name, tokenizer, device, train_ids, y_train, test_batches, y_test), shared
 
+
+def summarise(report: dict[str, Any], smoke: bool) -> None:
+    """Mean and spread per side over the runs so far, and the comparison with the goal when both sides ran."""
+    summary: dict[str, Any] = {}
+    for side, runs in report["runs"].items():
+        secs = [r["train_seconds"] for r in runs if "train_seconds" in r]
+        if secs:
+            summary[side] = {
+                "runs": len(secs),
+                "train_seconds_mean": round(statistics.fmean(secs), 3),
+                "train_seconds_std": round(statistics.stdev(secs), 3) if len(secs) > 1 else 0.0,
+                "accuracy_mean": round(statistics.fmean(r["test_accuracy"] for r in runs if "test_accuracy" in r), 5),
+            }
+    report["summary"] = summary
+    if "ours" in summary and "trainer" in summary:
+        ratio = summary["ours"]["train_seconds_mean"] / summary["trainer"]["train_seconds_mean"]
+        report["comparison"] = {
+            "time_ours_over_trainer": round(ratio, 4),
+            "speedup": round(1 / ratio, 3),
+            "accuracy_difference": round(summary["ours"]["accuracy_mean"] - summary["trainer"]["accuracy_mean"], 5),
+            "goal": "test accuracy >= 0.926 in at most half of the Trainer's training time "
+            "(full data, max length 512, 2 epochs)",
+            "goal_met": bool(ratio <= 0.5 and summary["ours"]["accuracy_mean"] >= 0.926) if not smoke else None,
+        }
+
+
+def write(report: dict[str, Any], out: Path | None) -> None:
+    """The report written whole (a temporary file renamed): a run stopped midway leaves every finished run."""
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+        tmp.replace(out)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Prepare the data once, run the loops in the order given (repeats allowed); the report rewritten after each."""
+    args = parse_args(argv)
+    order = [r.strip() for r in args.runs.split(",") if r.strip()]
+    if unknown := sorted(set(order) - {"ours", "trainer"}):
+        raise SystemExit(f"unknown run {unknown[0]!r}: choose ours, trainer")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the "classifier weights newly initialised" report, twice, says nothing new
+    prepared, shared = prepare(args)
+    device = prepared.device
     report: dict[str, Any] = {
         "benchmark": "imdb_finetune",
         "smoke": args.smoke,
@@ -373,58 +241,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "precision": str(autocast_dtype(device) or "float32"),
         "versions": {name: _version(name) for name in ("torch", "transformers", "accelerate", "numpy")},
         "python": platform.python_version(),
-        "model": model_label(model_name),
-        "model_parameters": n_params,
+        **shared,
         "hyperparameters": {
             k: getattr(args, k)
             for k in ("max_length", "truncation", "epochs", "batch_size", "lr", "weight_decay", "warmup", "seed")
         },
-        "data": {
-            "train_reviews": len(y_train),
-            "test_reviews": len(y_test),
-            "read_seconds": round(read_s, 3),
-            "tokenize_seconds": round(tokenize_s, 3),
-            "mean_train_tokens": round(float(lengths.mean()), 1),
-            "padding_fraction": {
-                "random_batches": round(
-                    T.padding_fraction(lengths, T.random_batches(len(lengths), args.batch_size)), 4
-                ),
-                "length_grouped": round(
-                    T.padding_fraction(lengths, T.length_grouped_batches(lengths, args.batch_size, seed=args.seed)), 4
-                ),
-            },
-        },
-        "mask_check_max_logit_diff": mask_diff,
-        "runs": {},
+        "order": order,
+        "runs": {name: [] for name in dict.fromkeys(order)},
     }
-    for name in [r.strip() for r in args.runs.split(",") if r.strip()]:
+    for name in order:
         print(f"--- {name} ---", file=sys.stderr, flush=True)
-        if name == "ours":
-            report["runs"]["ours"] = run_ours(args, model_name, device, train_ids, y_train, test_batches, y_test)
-        elif name == "trainer":
-            report["runs"]["trainer"] = run_trainer(
-                args, model_name, tokenizer, device, train_ids, y_train, test_batches, y_test
-            )
-        else:
-            raise SystemExit(f"unknown run {name!r}: choose ours, trainer")
-        print(json.dumps({name: report["runs"][name]}, indent=1), file=sys.stderr, flush=True)
-
-    ours, trainer = report["runs"].get("ours"), report["runs"].get("trainer")
-    if ours and trainer and "train_seconds" in trainer:
-        ratio = ours["train_seconds"] / trainer["train_seconds"]
-        report["comparison"] = {
-            "time_ours_over_trainer": round(ratio, 4),
-            "speedup": round(1 / ratio, 3),
-            "accuracy_difference": round(ours["test_accuracy"] - trainer["test_accuracy"], 5),
-            "goal": "test accuracy >= 0.926 in at most half of the Trainer's training time "
-            "(full data, max length 512, 2 epochs)",
-            "goal_met": bool(ratio <= 0.5 and ours["test_accuracy"] >= 0.926) if not args.smoke else None,
-        }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+        result = run_ours(prepared) if name == "ours" else run_trainer(prepared)
+        report["runs"][name].append(result)
+        summarise(report, args.smoke)
+        write(report, args.out)
+        print(json.dumps({name: result}, indent=1), file=sys.stderr, flush=True)
+    print(json.dumps(report, indent=2))
     return report
 
 

@@ -4,7 +4,7 @@ For every student edition (notebooks/*.ipynb) with cells tagged `interactive`, a
 JupyterLab on localhost (COURSE_PROFILE=smoke; COURSE_DATA_DIR passed on, else the checkout's data/), the notebook is
 run in the page up to and including its last interactive cell, and in each interactive cell every control (slider,
 dropdown, buttons, checkbox) is moved as a user would; each move must change the picture the cell shows, with no
-traceback, no console error and no request leaving localhost. The harness is scripts/lab_browser.py.
+traceback, no console error and no request leaving localhost. The harness is tools/lab_browser.py.
 
 Before the real notebooks, a self-test proves the harness on notebooks of its own: a slider driving a matplotlib plot
 through `interactive_output` and a dropdown driving an `Image` widget must be seen to change; a slider that changes
@@ -21,18 +21,15 @@ COURSE_KERNEL_PYTHON=/path/to/python runs the kernels with another Python, e.g. 
 widgets with ipywidgets 7 (the floor of requirements.txt) against the JupyterLab of .venv.
 """
 
-import importlib.util
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from tools import lab_browser
+
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("lab_browser", ROOT / "scripts" / "lab_browser.py")
-lab_browser = sys.modules.setdefault("lab_browser", importlib.util.module_from_spec(spec))  # its dataclasses look it up
-spec.loader.exec_module(lab_browser)
 
 REASON = lab_browser.missing()
 pytestmark = [

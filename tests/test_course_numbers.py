@@ -1,29 +1,27 @@
 """One source for the course's numbers (issue 21, item 5): README, guide and notebook headers agree with the runs.
 
-scripts/course_numbers.py computes every time and headline result from the timing records
+tools/course_numbers.py computes every time and headline result from the timing records
 (benchmarks/results/times/) and the stored outputs of the notebooks, and fills the `<!-- num:KEY -->`
 markers; these tests fail when a marker, or benchmarks/results/course_numbers.json, says anything else.
 """
 
-import importlib.util
 import json
 from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("course_numbers", ROOT / "scripts" / "course_numbers.py")
-numbers = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(numbers)
+from tools import course_numbers as numbers
 
-# Headers that carry no markers yet: their notebooks' owners add them (the keys: see scripts/course_numbers.py).
+ROOT = Path(__file__).resolve().parent.parent
+
+# Headers that carry no markers yet: their notebooks' owners add them (the keys: see tools/course_numbers.py).
 HEADERS_PENDING: set[str] = set()
 
 
 def test_every_number_agrees_with_the_stored_runs():
     problems = numbers.update(write=False)
-    assert not problems, "run `python scripts/course_numbers.py` (after `... measure` for new runs):\n" + "\n".join(
+    assert not problems, "run `python -m tools.course_numbers fill` (after `... measure` for new runs):\n" + "\n".join(
         problems[:20]
     )
 
@@ -84,3 +82,24 @@ def test_a_wrong_number_is_found_and_filled(tmp_path):
     filled = numbers.fill(text, current, "x.md", problems)
     assert f"<!-- num:01.cpu.time -->{current['notebooks']['01']['cpu']['time']}<!-- /num -->" in filled
     assert len(problems) == 2 and "says '1 s'" in problems[0] and "unknown number '99.cpu.time'" in problems[1]
+
+
+def gpu_run(root, folder: str, gpu: str, dry: bool, records: dict) -> None:
+    """A results folder as tools/gpu_check.py writes it: run.json and notebooks/NN.json."""
+    (root / folder / "notebooks").mkdir(parents=True)
+    (root / folder / "run.json").write_text(json.dumps({"gpu": gpu, "dry": dry, "date": folder[:10], "steps": []}))
+    for nn, record in records.items():
+        (root / folder / "notebooks" / f"{nn}.json").write_text(json.dumps(record))
+
+
+def test_the_gpu_column_shows_only_complete_gpu_check_runs_on_a_named_gpu(tmp_path):
+    done = {"complete": True, "tiny": False, "profile": "gpu", "seconds": 130.4, "sections": {"1 · Data": 30.0}}
+    gpu_run(tmp_path, "2026-12-01_nvidia-t4", "Tesla T4", False, {"02": done, "03": done | {"complete": False}})
+    gpu_run(tmp_path, "2026-12-02_cpu-dry", "cpu-dry", True, {"01": done})
+    gpu_run(tmp_path, "2026-12-03_nvidia-t4", "Tesla T4", False, {"04": done | {"tiny": True}, "05": done})
+    assert numbers.gpu_measured("02", tmp_path)["time"] == "2 min 10 s on Tesla T4"
+    assert numbers.gpu_measured("02", tmp_path)["sections"] == {"1 · Data": 30.0}
+    for nn in ("01", "03", "04", "00"):  # a dry run, a run cut short, a tiny run, no run at all
+        assert numbers.gpu_measured(nn, tmp_path) is None, nn
+    entry = {"teach": {}, "results_cpu": {}}
+    assert numbers.value("03.gpu.time", {"notebooks": {"03": entry}}) == "not measured yet"

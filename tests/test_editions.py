@@ -1,15 +1,14 @@
-"""scripts/editions.py: the student edition of a source notebook, and every committed one up to date."""
+"""tools/editions.py: the student edition of a source notebook, and every committed one up to date."""
 
-import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from tools import editions
+
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = importlib.util.spec_from_file_location("editions", ROOT / "scripts" / "editions.py")
-editions = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(editions)
+
 SOURCES = sorted((ROOT / "solutions").glob("*.ipynb"))
 
 

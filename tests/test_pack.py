@@ -1,17 +1,18 @@
-"""The room pack script (scripts/pack.py) on a tiny fake pack: no network, no real wheels."""
+"""The room pack script (tools/pack.py) on a tiny fake pack: no network, no real wheels."""
 
 import hashlib
-import importlib.util
 import json
+import os
+import platform
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tools import pack, pack_install
+
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("pack", ROOT / "scripts" / "pack.py")
-pack = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(pack)
 
 
 @pytest.fixture
@@ -63,10 +64,10 @@ def test_targets_and_platforms():
     ]
     with pytest.raises(pack.PackError, match="Bad target 'windows:3.11'"):
         pack.parse_targets(["windows:3.11"])
-    assert pack.platform_name("Linux", "x86_64") == "linux-x86_64"
-    assert pack.platform_name("Darwin", "arm64") == "macos-arm64"
+    assert pack_install.platform_name("Linux", "x86_64") == "linux-x86_64"
+    assert pack_install.platform_name("Darwin", "arm64") == "macos-arm64"
     with pytest.raises(pack.PackError, match="No room pack is made for windows amd64"):
-        pack.platform_name("Windows", "AMD64")
+        pack_install.platform_name("Windows", "AMD64")
     assert pack.target_id("macos-arm64", "3.10") == "macos-arm64-cp310"
 
 
@@ -147,19 +148,19 @@ def test_verify_finds_a_damaged_copy_and_a_folder_that_is_no_pack(tmp_path, data
         pack.PackError, match=r"1 file\(s\) of the pack are missing or damaged .*data/imdb/test.parquet"
     ):
         pack.verify(tmp_path / "pack")
-    with pytest.raises(SystemExit, match="scripts/pack.py: .* is not a room pack"):
+    with pytest.raises(SystemExit, match="tools.pack: .* is not a room pack"):
         pack.main(["verify", "--pack", str(tmp_path)])
 
 
 def test_install_picks_this_machines_target_or_says_which_exist(tmp_path, data_dir):
     manifest = build(tmp_path, data_dir)
-    assert pack.choose_target(manifest, "macos-arm64", "3.12") == "macos-arm64-cp312"
+    assert pack_install.choose_target(manifest, "macos-arm64", "3.12") == "macos-arm64-cp312"
     with pytest.raises(
         pack.PackError,
         match=r"no wheels for linux-x86_64-cp312 .* it has linux-x86_64-cp311, "
         r"macos-arm64-cp310, macos-arm64-cp312",
     ):
-        pack.choose_target(manifest, "linux-x86_64", "3.12")
+        pack_install.choose_target(manifest, "linux-x86_64", "3.12")
 
 
 def test_download_resolves_per_platform_then_fetches_exact_pins(tmp_path, monkeypatch):
@@ -202,3 +203,61 @@ def test_no_cpu_torch_for_linux_says_where_to_get_it(tmp_path, monkeypatch):
         pack.PackError, match=r"(?s)linux-x86_64-cp312.*torch==2.13.0\+cpu.*--torch-index https://download"
     ):
         pack.download(["torch==2.13.0+cpu"], tmp_path, "linux-x86_64", "3.12", "", [])
+
+
+@pytest.mark.skipif(
+    os.environ.get("COURSE_TEST_PACK_BUILD") != "1",
+    reason="downloads ~300 MiB of wheels from PyPI: COURSE_TEST_PACK_BUILD=1 runs it (about 5 minutes)",
+)
+def test_a_pack_for_a_machine_with_torch_installs_offline_and_runs_the_dry_run(tmp_path):
+    """Build a GPU-node pack (no torch wheels, tiny CIFAR-10), install it with no index into a fresh venv that has
+    torch, and run the GPU check's quick dry steps from that venv on the pack's data."""
+    import pyarrow.parquet as pq
+
+    from helpers.paths import data_dir
+
+    for split, rows in (("train", 1000), ("test", 500)):  # enough for the dry run's class-balanced 512 and 256
+        (tmp_path / "data" / "cifar10").mkdir(parents=True, exist_ok=True)
+        table = pq.read_table(data_dir() / "cifar10" / f"{split}.parquet")
+        table = table.take(list(range(0, table.num_rows, table.num_rows // rows)))  # every class, evenly
+        pq.write_table(table, tmp_path / "data" / "cifar10" / f"{split}.parquet")
+    python = ".".join(platform.python_version_tuple()[:2])
+    manifest = pack.build(
+        tmp_path / "pack",
+        [("linux-x86_64", python)],
+        "present",
+        "",
+        tmp_path / "data",
+        source=False,
+        datasets=("cifar10",),
+        models=("minilm",),
+        extras=("offline", "bench"),
+    )
+    names = [n for wheels in manifest["targets"].values() for n in wheels]
+    assert not [n for n in names if n.startswith(("torch-", "nvidia", "triton"))], "no torch in a torch-present pack"
+    venv = tmp_path / "machine"  # a machine with PyTorch: its torch installed the usual way, before going offline
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    torch_version = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
+                                   capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    subprocess.run([venv / "bin" / "python", "-m", "pip", "install", "-q", f"torch=={torch_version}"], check=True)
+    offline = dict(os.environ, PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", HF_HUB_OFFLINE="1")
+    subprocess.run([sys.executable, "-m", "tools.pack", "install", "--pack", str(tmp_path / "pack"),
+                    "--venv", str(venv)], cwd=ROOT, env=offline, check=True)  # fmt: skip
+    out = tmp_path / "dry"
+    check = [
+        venv / "bin" / "python",
+        "-m",
+        "tools.gpu_check",
+        "--dry",
+        "--only",
+        "env,cifar10_speed",
+        "--out",
+        str(out),
+    ]
+    done = subprocess.run(check, cwd=ROOT, env=dict(offline, COURSE_DATA_DIR=str(tmp_path / "pack" / "data")),
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    steps = json.loads((out / "run.json").read_text())["steps"]
+    assert [s["status"] for s in steps] == ["finished", "finished"], steps
+    env = json.loads((out / "env.json").read_text())
+    assert env["accelerate"] != "missing" and env["torch"] == torch_version

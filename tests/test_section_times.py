@@ -1,13 +1,11 @@
-"""scripts/section_times.py: run time per section, read from an executed notebook's cell timestamps."""
+"""tools/section_times.py: run time per section, read from an executed notebook's cell timestamps."""
 
-import importlib.util
 import json
 from pathlib import Path
 
+from tools import section_times
+
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("section_times", ROOT / "scripts" / "section_times.py")
-section_times = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(section_times)
 
 
 def code(start: str, end: str) -> dict:

@@ -1,4 +1,5 @@
-"""The house rules of issue 19: small helpers modules and functions, public library APIs only."""
+"""The house rules (issues 19 and 28): small modules and functions in helpers/, tools/ and benchmarks/, public library
+APIs only, no file that loads another by its path, no import loop among the tools."""
 
 import ast
 import json
@@ -9,7 +10,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 HELPERS = sorted((ROOT / "helpers").rglob("*.py"))
-OURS = HELPERS + sorted(p for d in ("exercises", "diagrams", "benchmarks", "scripts") for p in (ROOT / d).rglob("*.py"))
+TOOLS = sorted((ROOT / "tools").glob("*.py")) + sorted((ROOT / "benchmarks").glob("*.py"))
+OURS = HELPERS + sorted(p for d in ("exercises", "diagrams", "benchmarks", "tools") for p in (ROOT / d).rglob("*.py"))
+EVERY_PY = sorted(p for p in ROOT.rglob("*.py") if not {".venv", ".venv-min", "runs", "_build", "pack"} & set(p.parts))
 PUBLIC_TRANSFORMERS = {"transformers", "transformers.utils.logging"}
 """The transformers modules we import from: the package itself and its documented logging module."""
 
@@ -20,8 +23,8 @@ def code_cells(path: Path) -> str:
     return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
 
 
-@pytest.mark.parametrize("path", HELPERS, ids=[str(p.relative_to(ROOT)) for p in HELPERS])
-def test_helpers_modules_and_functions_are_short(path):
+@pytest.mark.parametrize("path", HELPERS + TOOLS, ids=[str(p.relative_to(ROOT)) for p in HELPERS + TOOLS])
+def test_modules_and_functions_are_short(path):
     source = path.read_text()
     assert len(source.splitlines()) <= 400, f"{path.name}: over 400 lines; split it by job"
     for node in ast.walk(ast.parse(source)):
@@ -39,12 +42,6 @@ def transformers_modules(source: str) -> set[str]:
     return modules | set(re.findall(r"^\s*import\s+(transformers(?:\.\w+)*)", source, re.MULTILINE))
 
 
-def test_the_module_scan_sees_internal_imports():
-    source = "from transformers.trainer_pt_utils import get_length_grouped_indices\nfrom transformers import X\n"
-    assert transformers_modules(source) == {"transformers.trainer_pt_utils", "transformers"}
-    assert transformers_modules("    from transformers.utils import logging as hf_logging") <= PUBLIC_TRANSFORMERS
-
-
 @pytest.mark.parametrize(
     "path", OURS + sorted((ROOT / "solutions").glob("*.ipynb")), ids=lambda p: str(p.relative_to(ROOT))
 )
@@ -53,3 +50,38 @@ def test_only_public_library_apis(path):
     assert transformers_modules(source) <= PUBLIC_TRANSFORMERS, "an internal transformers module: it gets renamed"
     private = re.findall(r"\btorch\.(?:\w+\.)*_[a-z]\w*\(", source)
     assert not private, f"private torch functions {private}: use the public API"
+
+
+@pytest.mark.parametrize("path", EVERY_PY, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_file_loads_another_by_its_path(path):
+    """Modules are imported as modules (tools/ and benchmarks/ are packages), never loaded from a file path."""
+    loads = ("spec_from_" + "file_location", "Source" + "FileLoader", "run" + "_path")  # in pieces: not a hit here
+    found = [name for name in loads if name in path.read_text()]
+    assert not found, f"{found}: import the module instead (python -m tools.<name>, from tools import <name>)"
+
+
+def tools_imports() -> dict[str, set[str]]:
+    """tools/'s import graph: module -> the tools modules it imports (at any depth of the code)."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "tools").glob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "tools":
+                names |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tools."):
+                names.add(node.module.removeprefix("tools."))
+            elif isinstance(node, ast.Import):
+                names |= {a.name.removeprefix("tools.") for a in node.names if a.name.startswith("tools.")}
+        graph[path.stem] = names
+    return graph
+
+
+def test_the_tools_import_no_loop():
+    graph = tools_imports()
+    assert graph["gpu_check"] >= {"airbench", "notebook_run"}, "the graph is read from the real imports"
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph.get(start, ()))
+
+    loops = sorted(module for module in graph if reaches(module, module, set()))
+    assert not loops, f"import loop through {loops}: move what both need into a third module"

@@ -3,8 +3,8 @@
 nbconvert stores the timestamps in each cell's metadata.execution, which the committed notebooks must not keep:
 read them from a copy before cleaning it, e.g.
 
-    COURSE_PROFILE=cpu jupyter nbconvert --to notebook --execute notebooks/02_cifar10_cnn.ipynb --output-dir /tmp/t
-    python scripts/section_times.py /tmp/t/02_cifar10_cnn.ipynb
+    COURSE_PROFILE=cpu jupyter nbconvert --to notebook --execute notebooks/02_cifar10_cnn.ipynb --output-dir executed
+    python -m tools.section_times executed/02_cifar10_cnn.ipynb
 """
 
 import datetime as dt

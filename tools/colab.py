@@ -1,10 +1,10 @@
 """Keep every notebook's Colab setup cell and the README's Colab badges in step with pyproject.toml.
 
-    python scripts/colab.py          # rewrite the notebooks' setup cells; list README badges to fix by hand
-    python scripts/colab.py --check  # exit 1 if anything is out of step (tests/test_repo.py runs this)
+    python -m tools.colab          # rewrite the notebooks' setup cells; list README badges to fix by hand
+    python -m tools.colab --check  # exit 1 if anything is out of step (tests/test_repo.py runs this)
 
 Both folders are covered: solutions/ (the sources, solutions editions) and notebooks/. A student edition
-built from a source (scripts/editions.py) is fixed through its source: rewrite, then `make editions`.
+built from a source (tools/editions.py) is fixed through its source: rewrite, then `make editions`.
 """
 
 from __future__ import annotations

@@ -6,18 +6,18 @@ every KEY from two sources only, writes them all to `benchmarks/results/course_n
 marker with its value:
 
 - the **timing records** `benchmarks/results/times/NN_<profile>.json`, written by `measure` below (the
-  whole-notebook wall clock, the seconds per `##` section from `scripts/section_times.py`, the date, the
+  whole-notebook wall clock, the seconds per `##` section from `tools/section_times.py`, the date, the
   machine and its load average while the notebook ran);
 - the **stored outputs** of the notebooks (`solutions/NN_*.ipynb`; 00: `notebooks/`), which the `cpu` runs
   made: the headline results (`RESULTS` below) are read from them;
 - and the *teach* column of docs/teaching.md's tables (estimates, written by hand there): their sum is the
   lesson time that the guide and the notebook headers state.
 
-    python scripts/course_numbers.py measure --profile cpu 00 01 05    # run each notebook in place (stores its
+    python -m tools.course_numbers measure --profile cpu 00 01 05    # run each notebook in place (stores its
                                                                        # outputs), time it, rebuild the editions
-    python scripts/course_numbers.py measure --profile smoke 00 01 05  # time each notebook's nbval test
-    python scripts/course_numbers.py                                   # write the JSON, fill every marker
-    python scripts/course_numbers.py --check                           # exit 1 when any place disagrees
+    python -m tools.course_numbers measure --profile smoke 00 01 05  # time each notebook's nbval test
+    python -m tools.course_numbers fill                              # write the JSON, fill every marker
+    python -m tools.course_numbers --check                           # exit 1 when any place disagrees
 
 `measure` ends by filling the markers too. tests/test_course_numbers.py runs the check, so README, guide,
 headers and the stored outputs cannot drift apart. Keys: `NN.PROFILE.time`, `NN.PROFILE.how`,
@@ -29,19 +29,20 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
+
+from tools import editions
+from tools.files import show_seconds
+from tools.notebook_times import LoadSampler, machine, sections_of
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMES = ROOT / "benchmarks" / "results" / "times"
@@ -51,18 +52,9 @@ PROFILES = ("smoke", "cpu", "gpu")
 MARKER = re.compile(
     r"<!-- num:(?P<key>[^>]+?) -->(?P<value>(?:(?!<!--).)*?)<!-- /num -->", re.S
 )  # one value, no comment
+NOT_MEASURED = "not measured yet"
+GPU_RESULTS = ROOT / "benchmarks" / "results" / "gpu"  # the GPU check's results: <date>_<gpu>/run.json, notebooks/
 IDLE_LOAD = 2.5  # a 2-core machine running one notebook (its own two threads) and nothing else
-
-
-def _script(name: str):
-    """A module of scripts/ (editions, section_times, gpu_proof), loaded from its file."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    if name in sys.modules:
-        return sys.modules[name]
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 # ---- the headline results, read from the stored outputs of the cpu runs ----------------------------------------
@@ -116,7 +108,7 @@ def results(nn: str, path: Path) -> dict[str, str]:
         if not match:
             raise SystemExit(
                 f"{path.relative_to(ROOT)}: no stored output matches {pattern!r} ({nn}.cpu.{name}); "
-                "run the notebook with COURSE_PROFILE=cpu, or update RESULTS in scripts/course_numbers.py"
+                "run the notebook with COURSE_PROFILE=cpu, or update RESULTS in tools/course_numbers.py"
             )
         found[name] = show(match.group(1))
     return found
@@ -161,12 +153,6 @@ def load_record(nn: str, profile: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def show_seconds(seconds: float) -> str:
-    """A whole-notebook time: '14 s', '5 min 3 s'."""
-    seconds = round(seconds)
-    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s"
-
-
 def show_section(seconds: float) -> str:
     """A section's time: '< 0.1 s', '3.9 s', '215 s'."""
     return "< 0.1 s" if seconds < 0.05 else f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
@@ -176,7 +162,7 @@ def how(record: dict) -> str:
     """How a record was measured, in a few words (a notebook header shows it beside the time)."""
     day = dt.date.fromisoformat(record["date"]).strftime("%-d %b %Y")
     if record.get("carried_over"):  # measured before this script existed: its date, the machine idle
-        return f"measured {day} on an idle {record['machine']}; to be remeasured by scripts/course_numbers.py"
+        return f"measured {day} on an idle {record['machine']}; to be remeasured by tools/course_numbers.py"
     load = record["load_average"]
     state = "idle" if load <= IDLE_LOAD else "other jobs shared it, so slower than idle"
     return f"measured {day} on a {record['machine']}, load average {load:.1f}: {state}"
@@ -211,22 +197,41 @@ def section_seconds(record: dict, ids: str) -> float:
     return sum(by_id[i] for i in wanted)
 
 
+def gpu_measured(nn: str, results: Path = GPU_RESULTS) -> dict | None:
+    """Notebook NN's latest complete run by the GPU check (tools.gpu_check) on a named GPU, or None."""
+    found = None
+    for run_file in sorted(results.glob("*/run.json")):
+        run = json.loads(run_file.read_text())
+        path = run_file.parent / "notebooks" / f"{nn}.json"
+        if run.get("dry") or not run.get("gpu") or not path.exists():
+            continue
+        record = json.loads(path.read_text())
+        if record.get("complete") and not record.get("tiny") and record.get("profile") == "gpu":
+            day = dt.date.fromisoformat(run["date"]).strftime("%-d %b %Y")
+            found = {
+                "time": f"{show_seconds(record['seconds'])} on {run['gpu']}",
+                "seconds": record["seconds"],
+                "how": f"measured {day} on {run['gpu']} by the GPU check (results/gpu/{run_file.parent.name})",
+                "brief": f"{day}, {run['gpu']}",
+                "sections": record.get("sections", {}),
+            }
+    return found
+
+
 # ---- all numbers, and the markers ----------------------------------------------------------------------------------
 
 
 def compute() -> dict:
     """Everything the markers may show, from the records, the stored outputs and the guide's teach column."""
     teach = teach_times((ROOT / "docs" / "teaching.md").read_text())
-    gpu_proof = _script("gpu_proof")
-    estimates = json.loads(gpu_proof.ESTIMATES.read_text()) if gpu_proof.ESTIMATES.exists() else None
-    numbers: dict = {"generated_by": "python scripts/course_numbers.py (do not edit: rerun it)", "notebooks": {}}
+    numbers: dict = {"generated_by": "python -m tools.course_numbers (do not edit: rerun it)", "notebooks": {}}
     for nn, path in notebooks().items():
         entry: dict = {
             "notebook": str(path.relative_to(ROOT)),
             "results_cpu": results(nn, path),
             "teach": teach.get(nn, {}),
         }
-        for profile in PROFILES:
+        for profile in ("smoke", "cpu"):
             record = load_record(nn, profile)
             if record:
                 entry[profile] = {
@@ -236,8 +241,8 @@ def compute() -> dict:
                     "brief": brief(record),
                     "sections": record.get("sections", {}),
                 }
-        if "gpu" not in entry and estimates:  # the GPU proof's result, else its labelled estimate (issue 22)
-            entry["gpu_estimate"] = gpu_proof.gpu_cell(nn, estimates)
+        if measured := gpu_measured(nn):
+            entry["gpu"] = measured
         numbers["notebooks"][nn] = entry
     return numbers
 
@@ -268,14 +273,10 @@ def value(key: str, numbers: dict) -> str:
     if profile not in PROFILES:
         raise KeyError(key)
     measured = entry.get(profile)
-    if name == "time" and not measured and profile == "gpu" and "gpu_estimate" in entry:
-        return entry["gpu_estimate"]
     if name in ("time", "how"):
-        return measured[name] if measured else "not yet measured"
+        return measured[name] if measured else NOT_MEASURED
     if name.startswith("sections:"):
-        return (
-            show_section(section_seconds(measured, name.removeprefix("sections:"))) if measured else "not yet measured"
-        )
+        return show_section(section_seconds(measured, name.removeprefix("sections:"))) if measured else NOT_MEASURED
     raise KeyError(key)
 
 
@@ -315,7 +316,7 @@ def update(write: bool) -> list[str]:
                 if cell.cell_type == "markdown" and "<!-- num:" in cell.source:
                     cell.source = fill(cell.source, numbers, f"{where}, cell {index}", problems)
             if write and len(problems) > found:
-                path.write_text(_script("editions").render(nb))
+                path.write_text(editions.render(nb))
                 changed_sources.append(path.name[:2])
         else:
             text = path.read_text()
@@ -328,50 +329,11 @@ def update(write: bool) -> list[str]:
         if write:
             NUMBERS.write_text(json.dumps(numbers, indent=1, ensure_ascii=False) + "\n")
     if write and changed_sources:
-        _script("editions").build(False, changed_sources)  # the student editions carry the same headers
+        editions.build(False, changed_sources)  # the student editions carry the same headers
     return problems
 
 
 # ---- measuring -----------------------------------------------------------------------------------------------------
-
-
-class LoadSampler:
-    """The 1-minute load average, sampled every few seconds while a run goes on (its mean is recorded)."""
-
-    def __init__(self, every: float = 5.0) -> None:
-        self.samples = [os.getloadavg()[0]]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
-
-    def _run(self, every: float) -> None:
-        while not self._stop.wait(every):
-            self.samples.append(os.getloadavg()[0])
-
-    def __enter__(self) -> LoadSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.samples.append(os.getloadavg()[0])
-
-
-def sections_of(path: Path) -> dict[str, float]:
-    """Seconds per `##` section of a just-executed notebook; sections without code cells count 0."""
-    timed = _script("section_times").section_times(str(path))
-    titles = [
-        line[3:].strip()
-        for cell in nbformat.read(path, as_version=4).cells
-        if cell.cell_type == "markdown"
-        for line in cell.source.splitlines()
-        if line.startswith("## ")
-    ]
-    return {title: round(timed.get(title, 0.0), 2) for title in dict.fromkeys([*timed, *titles])}
-
-
-def machine() -> str:
-    return f"{os.cpu_count()}-core {platform.machine()} CPU"
 
 
 def measure(nn: str, profile: str) -> dict:
@@ -415,7 +377,7 @@ def measure(nn: str, profile: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", nargs="?", choices=["write", "measure"], default="write")
+    parser.add_argument("command", nargs="?", choices=["fill", "measure"], default="fill")
     parser.add_argument("names", nargs="*", help="measure: the notebooks, e.g. 00 01 05")
     parser.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default="cpu")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when any place disagrees")
@@ -424,7 +386,7 @@ def main() -> None:
         for nn in args.names or list(notebooks()):
             measure(nn, args.profile)
         if args.profile != "smoke":
-            _script("editions").build(False, args.names or None)  # strip the timestamps, rebuild the editions
+            editions.build(False, args.names or None)  # strip the timestamps, rebuild the editions
     problems = update(write=not args.check)
     if args.check:
         print("\n".join(problems) or "every number agrees with the stored runs")

@@ -1,7 +1,7 @@
 """Build each student edition notebooks/NN_name.ipynb from its source solutions/NN_name.ipynb.
 
-    python scripts/editions.py          # (re)write the student editions (`make editions`)
-    python scripts/editions.py --check  # exit 1 if a committed student edition is stale (tests/test_editions.py)
+    python -m tools.editions          # (re)write the student editions (`make editions`)
+    python -m tools.editions --check  # exit 1 if a committed student edition is stale (tests/test_editions.py)
 
 The source is the solutions (instructor) edition. In the student edition:
 - the lines between `### BEGIN SOLUTION` and `### END SOLUTION` (markers included) become
@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import re
 import sys
 from pathlib import Path
 
 import nbformat
+
+from tools import colab
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES, EDITIONS = ROOT / "solutions", ROOT / "notebooks"
@@ -41,14 +42,6 @@ EXERCISES_HEADING = re.compile(r"^##\s+Exercises\b", re.MULTILINE)
 
 class EditionError(ValueError):
     """A source notebook that cannot be turned into a student edition (e.g. unmatched solution markers)."""
-
-
-def _colab():
-    """scripts/colab.py as a module (scripts/ is not a package): the one repository URL and badges."""
-    spec = importlib.util.spec_from_file_location("colab", Path(__file__).with_name("colab.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def strip_regions(source: str, where: str = "cell") -> tuple[str, bool]:
@@ -100,7 +93,6 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def pointer_cell(name: str) -> nbformat.NotebookNode:
     """The student edition's closing cell of the exercises: where the solutions are, with a Colab link."""
-    colab = _colab()
     link = colab.colab_link(colab.repo_url(), SOURCES / name)
     text = (
         f"**Solutions:** [solutions/{name}](../solutions/{name}) — open it after you have tried "

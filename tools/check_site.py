@@ -10,7 +10,7 @@ Exit 1 if any check fails.
     make site                                   # build first
     apt-get install -y chromium                 # Debian/Ubuntu: the browser
     pip install -e ".[docs]"                    # Playwright's Python package; no `playwright install`
-    python site/check_browser.py                # writes docs/site_screenshot.png
+    python -m tools.check_site                # writes docs/site_screenshot.png
     # options: --site _build/site --out docs/site_screenshot.png --chromium /usr/bin/chromium
 """
 
@@ -20,22 +20,15 @@ import argparse
 import functools
 import http.server
 import io
-import shutil
 import sys
 import threading
 import tomllib
 from pathlib import Path
 from urllib.parse import urlparse
 
+from tools.chromium import CHROMIUM_ARGS, chromium_path
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 class Report:
@@ -149,7 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--site", type=Path, default=ROOT / "_build" / "site")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "site_screenshot.png")
-    parser.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser"))
+    parser.add_argument("--chromium", default=chromium_path(), help="default: $CHROMIUM, else chromium on the PATH")
     args = parser.parse_args()
     if not (args.site / "README.html").is_file():
         sys.exit(f"no built site in {args.site}: run `make site` first")

@@ -1,7 +1,7 @@
 """Screenshot every interactive of the course for the docs (issue 23): docs/interactive_NN.png.
 
 For each student edition (notebooks/NN_name.ipynb) with cells tagged `interactive`, runs the notebook in JupyterLab in
-headless Chromium, offline (the harness of tests/test_browser.py, scripts/lab_browser.py), moves the cell's first
+headless Chromium, offline (the harness of tests/test_browser.py, tools/lab_browser.py), moves the cell's first
 control, and saves the cell's output (its controls and picture) as docs/interactive_NN.png; a notebook's second and
 later interactives go to docs/interactive_NN_2.png, ... Every control is checked on the way, as the test does: the
 script exits 1, naming what failed, if a control does not change the picture, a cell raises, the page logs a console
@@ -9,7 +9,7 @@ error or a request would leave localhost.
 
     apt-get install -y chromium          # Debian/Ubuntu: the browser (or set CHROMIUM=/path/to/chromium)
     pip install -e ".[docs]"             # Playwright's Python package; no `playwright install` needed
-    COURSE_DATA_DIR=/path/to/data python scripts/screenshot_interactives.py
+    COURSE_DATA_DIR=/path/to/data python -m tools.screenshot_interactives
     # options: --profile cpu (default smoke), --out-dir docs, NOTEBOOK ... (default: every one with interactives;
     #          a notebook outside the course is run from a copy of its own)
 """
@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import lab_browser  # scripts/lab_browser.py, next to this file
+from tools import lab_browser
 
 ROOT = lab_browser.ROOT
 

@@ -1,0 +1,1 @@
+"""GPU speed and accuracy runs of the notebooks' training code: python -m benchmarks.cifar10_speed, ...imdb_finetune."""
