@@ -8,7 +8,8 @@ from .measure import confusion_matrix, count_parameters
 from .paths import data_dir, runs_dir
 from .plot import plot_confusion_matrix, plot_history, show_images
 from .profiles import PROFILES, get_profile
-from .train import History, evaluate, fit
+from .evaluation import evaluate, predict, predict_proba
+from .train import History, fit
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -36,6 +37,8 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_history",
     "precision_reason",
+    "predict",
+    "predict_proba",
     "resolve_bert",
     "runs_dir",
     "seed_everything",
