@@ -1,14 +1,15 @@
 """Shared helpers of the course notebooks; at import only torch and numpy, so a bare GPU machine can import them."""
 
 from .bert import HUB_BERT, base_model_choice, find_finetuned, finetuned_dir, resolve_bert
-from .data import CIFAR10_CLASSES, images_to_tensor, load_cifar10, load_imdb, stratified_subset
+from .cifar.images import CIFAR10_CLASSES, images_to_tensor
+from .data import load_cifar10, load_imdb, stratified_subset
 from .device import autocast_dtype, environment_report, get_device, model_device, precision_reason, seed_everything
 from .errors import CourseError, DataNotFoundError
+from .evaluation import evaluate, predict, predict_proba
 from .measure import confusion_matrix, count_parameters
 from .paths import data_dir, runs_dir
 from .plot import plot_confusion_matrix, plot_history, show_images
 from .profiles import PROFILES, get_profile
-from .evaluation import evaluate, predict, predict_proba
 from .train import History, fit
 
 __all__ = [

@@ -76,10 +76,10 @@ def say(text: str) -> None:
         print(text)
 
 
-def one_writer(write: Callable[[], None]) -> None:
-    """Run `write` on the main process only, then wait for it everywhere: nobody reads a stale file. 05 §5."""
+def one_writer(write: Callable[..., Any], *args: Any) -> None:
+    """write(*args) on the main process only, then wait for it everywhere: nobody reads a stale file. 05 §5."""
     if is_main():
-        write()
+        write(*args)
     barrier()
 
 

@@ -8,13 +8,28 @@ import numpy as np
 import torch
 from torch import nn
 
-from .batches import Batch, ForwardFn, Tally, autocast, default_forward, progress_bar, resolve_dtype, split_batch, to_device
+from .batches import (
+    Batch,
+    ForwardFn,
+    Tally,
+    autocast,
+    default_forward,
+    progress_bar,
+    resolve_dtype,
+    split_batch,
+    to_device,
+)
 from .device import model_device
 from .errors import TrainingError
 
 
 def outputs(
-    model: nn.Module, data: Iterable[Batch], dtype: torch.dtype | str | None, forward: ForwardFn, progress: bool, desc: str
+    model: nn.Module,
+    data: Iterable[Batch],
+    dtype: torch.dtype | str | None,
+    forward: ForwardFn,
+    progress: bool,
+    desc: str,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(float32 logits, labels) of each batch, on the model's device, in eval mode (restored after). 01 §4.4."""
     device = model_device(model)

@@ -16,8 +16,20 @@ from typing import Any
 import torch
 from torch import nn
 
-from .batches import Batch, ForwardFn, Tally, autocast, default_forward, mean_over_processes, one_writer
-from .batches import progress_bar, resolve_dtype, say, split_batch, to_device
+from .batches import (
+    Batch,
+    ForwardFn,
+    Tally,
+    autocast,
+    default_forward,
+    mean_over_processes,
+    one_writer,
+    progress_bar,
+    resolve_dtype,
+    say,
+    split_batch,
+    to_device,
+)
 from .checkpoints import load_checkpoint, save_checkpoint
 from .device import model_device, needs_grad_scaler
 from .errors import ConfigError, TrainingError, check_int
@@ -252,7 +264,7 @@ def fit(
                 say(format_record(record, epochs))
             if checkpoint is not None:
                 state = history.to_dict()
-                one_writer(lambda: save_checkpoint(checkpoint, model, optimizer, scheduler, scaler, state, dtype))
+                one_writer(save_checkpoint, checkpoint, model, optimizer, scheduler, scaler, state, dtype)
     except KeyboardInterrupt:
         history.interrupted = True
         optimizer.zero_grad(set_to_none=True)
