@@ -5,8 +5,8 @@ from .cifar.images import CIFAR10_CLASSES, images_to_tensor
 from .data import load_cifar10, load_imdb, stratified_subset
 from .device import autocast_dtype, environment_report, get_device, model_device, precision_reason, seed_everything
 from .errors import CourseError, DataNotFoundError
-from .evaluation import evaluate, predict, predict_proba
-from .measure import confusion_matrix, count_parameters
+from .evaluation import confusion_matrix, evaluate, predict, predict_proba
+from .measure import count_parameters
 from .paths import data_dir, runs_dir
 from .plot import plot_confusion_matrix, plot_history, show_images
 from .profiles import PROFILES, get_profile

@@ -1,8 +1,12 @@
-"""A trained model on held-out data: metrics (evaluate), raw outputs (predict), class probabilities (predict_proba)."""
+"""A trained model on held-out data: loss and accuracy, raw outputs, probabilities, and what it got wrong.
+
+evaluate (metrics over every process), predict (logits, labels), predict_proba; from predictions: the confusion
+matrix, precision/recall/F1 and the most confident mistakes. What a model costs (size, FLOPs, time): helpers.measure.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +25,9 @@ from .batches import (
 )
 from .device import model_device
 from .errors import TrainingError
+
+ArrayLike = Sequence[int] | np.ndarray | torch.Tensor
+"""Labels or predictions: a list, a NumPy array or a tensor."""
 
 
 def outputs(
@@ -103,3 +110,28 @@ def predict_proba(model: nn.Module, data: Iterable[Batch], dtype: torch.dtype | 
     in_order = np.empty_like(probs)
     in_order[order()] = probs
     return in_order
+
+
+def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, num_classes: int) -> np.ndarray:
+    """Counts[i, j] = how many examples of true class i were predicted as class j. Taught in 02 §5."""
+    t = np.asarray(y_true, dtype=np.int64)
+    p = np.asarray(y_pred, dtype=np.int64)
+    return np.bincount(t * num_classes + p, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def binary_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
+    """Accuracy, and precision, recall and F1 of the positive class (label 1). Taught in 03 §5."""
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+    tp = int(((p == 1) & (t == 1)).sum())
+    precision = tp / max(1, int((p == 1).sum()))
+    recall = tp / max(1, int((t == 1).sum()))
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"accuracy": float((t == p).mean()), "precision": precision, "recall": recall, "f1": f1}
+
+
+def most_confident_mistakes(probs: np.ndarray | torch.Tensor, labels: ArrayLike, k: int = 5) -> np.ndarray:
+    """Indices of the k wrong predictions the model was surest of, surest first. Taught in 02 §5 and 03 §5."""
+    probs, labels = np.asarray(probs), np.asarray(labels)
+    pred = probs.argmax(-1)
+    wrong = np.flatnonzero(pred != labels)
+    return wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:k]
