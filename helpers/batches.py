@@ -1,9 +1,9 @@
 """What training and evaluation share: a batch moved, split and run through the model, and a pass's sums.
 
-The DDP bookkeeping of the loop lives here, in one place (05 §5): every process runs the same loop on its own
-shard; `Tally.totals` sums over all of them (one all-reduce per pass), and only the main process draws a bar or
-speaks (`progress_bar`, `say`). helpers.train and helpers.evaluation call nothing else of helpers.distributed
-but `one_writer`.
+The loop's DDP bookkeeping is here, in one place (taught in 05 §5): every process runs the same loop on its own
+shard; Tally.totals and mean_over_processes sum over all of them, only the main process draws a bar or speaks
+(progress_bar, say), and one_writer lets it write a file while the others wait. helpers.train and
+helpers.evaluation call helpers.distributed only through these.
 """
 
 from __future__ import annotations
