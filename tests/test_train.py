@@ -207,6 +207,8 @@ def test_accuracy_is_asked_for_and_refused_where_it_means_nothing():
     assert set(evaluate(model, data, loss_fn=nn.MSELoss(), accuracy=False)) == {"loss"}
     with pytest.raises(ConfigError, match="accuracy=False"):  # float targets: no classes to be right about
         evaluate(model, data, loss_fn=nn.MSELoss())
+    with pytest.raises(ConfigError, match="accuracy=False"):
+        fit(model, data, epochs=1, optimizer=sgd(model), loss_fn=nn.MSELoss(), progress=False)
     classifier = new_model()
     assert set(evaluate(classifier, batches(*separable()), accuracy=False)) == {"loss"}
     assert set(evaluate(classifier, batches(*separable()))) == {"loss", "accuracy"}
