@@ -1,17 +1,18 @@
-"""Looking inside BERT's attention (notebook 04): loading, extraction, recomputation, head scores, rollout."""
+"""Looking inside BERT's attention (notebook 04): extraction, recomputation, head scores, rollout.
+
+Loading a model with its attention weights visible is in helpers.bert (load_attention_model, load_eager).
+"""
 
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from .bert import check_model_dir, find_finetuned, load_bert, load_tokenizer, resolve_bert
 from .device import model_device
 from .errors import ConfigError
 
@@ -19,26 +20,6 @@ MAX_VIEW_TOKENS = 64
 """Longest input the views show: a 64 x 64 head is still readable, and the widgets stay fast."""
 
 Scorer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-
-def load_model(path: Path | str, classifier: bool = False, device: torch.device | str = "cpu"):
-    """Model and tokenizer in eval mode with eager attention (SDPA returns no attention weights). Taught in 04 §2."""
-    from transformers import AutoConfig
-
-    tokenizer = load_tokenizer(path)  # first: it checks a folder's files
-    labels = list(AutoConfig.from_pretrained(str(path)).id2label.values()) if classifier else None
-    model, _ = load_bert(path, labels, device=device, attention="eager")
-    return model.eval(), tokenizer
-
-
-def load_attention_model(finetuned_dir: Path | str | None = None, device: torch.device | str = "cpu"):
-    """(model, tokenizer, kind): the best classifier 03 saved (find_finetuned), else pretrained BERT. 04 §1."""
-    found = (check_model_dir(finetuned_dir), "given") if finetuned_dir is not None else find_finetuned()
-    if found is None:
-        print("No fine-tuned model from notebook 03 was found (run notebook 03 to save one): the pretrained BERT.")
-        return *load_model(resolve_bert("auto"), device=device), "pretrained"
-    print(f"Model: the classifier notebook 03 fine-tuned in its {found[1]!r} run ({Path(*found[0].parts[-3:])})")
-    return *load_model(found[0], classifier=True, device=device), "fine-tuned"
 
 
 def encode(tokenizer, text: str, text_pair: str | None = None, max_tokens: int = MAX_VIEW_TOKENS, verbose: bool = True):

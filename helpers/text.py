@@ -1,4 +1,4 @@
-"""BERT on IMDB (notebook 03): tokenise once (head and tail kept), batch by length, pad per batch, probabilities."""
+"""BERT on IMDB (notebook 03): tokenise once (head and tail kept), batch by length, pad per batch; texts scored."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from torch import nn
 
 from .device import model_device
 from .errors import ConfigError, check_choice, check_int
-from .train import evaluate
+from .evaluation import predict_proba
 
 TRUNCATIONS: tuple[str, ...] = ("head", "head+tail")
 """head: keep the first tokens (the tokenizer's own truncation); head+tail: keep the first and the last."""
@@ -248,14 +248,6 @@ class TokenBatches:
         """True where a token is real, False where it is padding."""
         positions = torch.arange(width, device=self.device)
         return positions[None, :] < self.token_lengths[rows][:, None]
-
-
-def predict_proba(model: nn.Module, batches: TokenBatches, dtype: torch.dtype | str | None = "auto") -> np.ndarray:
-    """Class probabilities (N, classes) in dataset order (batches may be length-sorted), via evaluate. 03 §5."""
-    _, logits, _ = evaluate(model, batches, dtype=dtype, return_outputs=True)
-    probs = np.empty(tuple(logits.shape), dtype=np.float32)
-    probs[batches.order()] = torch.softmax(logits, dim=-1).numpy()
-    return probs
 
 
 def predict_texts(

@@ -1,4 +1,8 @@
-"""One plain PyTorch train/eval loop for every notebook: image tuples and Hugging Face dict batches alike."""
+"""The training loop of every notebook (fit): one Step per batch, epochs, checkpoints, Ctrl-C. Taught in 01 §4.4.
+
+Image tuples and Hugging Face dict batches alike; evaluation (evaluate, predict) is in helpers.evaluation, what
+both share (batches, autocast, the DDP sums) in helpers.batches.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +16,24 @@ from typing import Any
 import torch
 from torch import nn
 
+from .batches import (
+    Batch,
+    ForwardFn,
+    Tally,
+    autocast,
+    default_forward,
+    mean_over_processes,
+    one_writer,
+    progress_bar,
+    resolve_dtype,
+    say,
+    split_batch,
+    to_device,
+)
 from .checkpoints import load_checkpoint, save_checkpoint
-from .device import autocast_dtype, model_device, needs_grad_scaler
-from .distributed import barrier, is_main, sum_across, world_size
-from .errors import TrainingError, check_int
-
-Batch = Any
-"""A batch: a dict of tensors with a "labels" (or "label") entry, or a tuple (inputs, labels)."""
-
-ForwardFn = Callable[[nn.Module, Any], torch.Tensor]
-"""How to get logits from a model and a batch's inputs (the default calls model(**inputs) or model(inputs))."""
+from .device import model_device, needs_grad_scaler
+from .errors import ConfigError, TrainingError, check_int
+from .evaluation import evaluate
 
 
 @dataclass
@@ -50,51 +62,6 @@ class History:
         return cls(epochs=list(data["epochs"]), steps=list(data["steps"]), interrupted=bool(data.get("interrupted")))
 
 
-def to_device(batch: Batch, device: torch.device) -> Batch:
-    """Move every tensor in a (nested) batch to a device; tensors already there stay as they are. 01 §4.4."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, Mapping):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device) for v in batch)
-    return batch
-
-
-def split_batch(batch: Batch) -> tuple[Any, torch.Tensor]:
-    """Split a batch into inputs and labels: dicts by their "labels" or "label" key, tuples as (x, y). 01 §4.4."""
-    if isinstance(batch, Mapping):
-        key = "labels" if "labels" in batch else "label"
-        return {k: v for k, v in batch.items() if k != key}, batch[key]
-    inputs, labels = batch
-    return inputs, labels
-
-
-def default_forward(model: nn.Module, inputs: Any) -> torch.Tensor:
-    """Call the model the way its inputs ask for and return logits (Hugging Face outputs are unwrapped)."""
-    out = model(**inputs) if isinstance(inputs, Mapping) else model(inputs)
-    return getattr(out, "logits", out)
-
-
-def _is_classification(logits: torch.Tensor, labels: torch.Tensor) -> bool:
-    """Accuracy makes sense when there is one more logits dimension than labels and labels are integers."""
-    return logits.ndim == labels.ndim + 1 and not labels.is_floating_point()
-
-
-def _resolve_dtype(dtype: torch.dtype | str | None, device: torch.device) -> torch.dtype | None:
-    """'auto' means the course-wide choice from helpers.device; None means full fp32."""
-    return autocast_dtype(device) if dtype == "auto" else dtype  # type: ignore[return-value]
-
-
-def progress_bar(data: Iterable, enabled: bool, **kwargs: Any) -> Iterable:
-    """tqdm.auto's bar over `data` when enabled, else `data` itself: tqdm is imported only to draw a bar."""
-    if not enabled:
-        return data
-    from tqdm.auto import tqdm
-
-    return tqdm(data, **kwargs)
-
-
 FORMATS = {"lr": "lr {:.2e}", "time_s": "{:.1f} s", "samples_per_s": "{:,.0f} samples/s"}
 """How format_record writes the values that are not losses or accuracies (those get 4 places)."""
 
@@ -105,51 +72,19 @@ def format_record(record: Mapping[str, float], epochs: int) -> str:
     return " | ".join([f"epoch {record['epoch']}/{epochs}", *values])
 
 
-@torch.inference_mode()
-def evaluate(
-    model: nn.Module,
-    data: Iterable[Batch],
-    *,
-    loss_fn: Callable | None = None,
-    dtype: torch.dtype | str | None = "auto",
-    forward: ForwardFn = default_forward,
-    return_outputs: bool = False,
-    progress: bool = False,
-    desc: str = "eval",
-):
-    """Mean loss (and accuracy) over all shards; return_outputs adds this rank's (logits, labels). Taught in 01 §4.4."""
-    loss_fn = loss_fn or nn.CrossEntropyLoss()
-    device = model_device(model)
-    dtype = _resolve_dtype(dtype, device)
-    was_training = model.training
-    model.eval()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    count, classification = 0, False
-    all_logits, all_labels = [], []
-    for batch in progress_bar(data, progress and is_main(), desc=desc, leave=False):
-        inputs, labels = split_batch(to_device(batch, device))
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            logits = forward(model, inputs)
-        logits = logits.float()
-        loss_sum += loss_fn(logits, labels) * labels.shape[0]
-        classification = _is_classification(logits, labels)
-        if classification:
-            correct += (logits.argmax(-1) == labels).sum()
-        count += labels.shape[0]
-        if return_outputs:
-            all_logits.append(logits.cpu())
-            all_labels.append(labels.cpu())
-    model.train(was_training)
-    if count == 0:
-        raise TrainingError("evaluate() got no batches: the data loader is empty. Check its size and batch size.")
-    loss_sum, correct, count = sum_across(loss_sum, correct, count)  # under DDP: over every process's shard
-    metrics = {"loss": loss_sum.item() / count}
-    if classification:
-        metrics["accuracy"] = correct.item() / count
-    if return_outputs:
-        return metrics, torch.cat(all_logits), torch.cat(all_labels)
-    return metrics
+def optimizer_stepped(scaler: torch.amp.GradScaler, optimizer: torch.optim.Optimizer, scheduler: Any) -> bool:
+    """optimizer.step through the GradScaler; False when float16 gradients overflowed and the step was skipped.
+
+    The skipped-step rule (01 §4.4): in float16 the GradScaler skips a step whose gradients overflowed and lowers
+    its scale; the LR schedule must then wait, or it runs ahead of the optimizer. Reading the scale waits for the
+    GPU, so the rule looks only while the schedule has not started (the first steps of a fresh run, where the
+    scaler's first scale is too high); after that a rare skipped step lets the schedule go on.
+    """
+    watch = scaler.is_enabled() and scheduler is not None and scheduler.last_epoch == 0
+    scale = scaler.get_scale() if watch else None
+    scaler.step(optimizer)
+    scaler.update()
+    return scale is None or scaler.get_scale() >= scale
 
 
 @dataclass
@@ -158,34 +93,33 @@ class Step:
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: Any
+    scheduler: Any  # an LR scheduler stepped after every real optimizer step, or None
     loss_fn: Callable
     forward: ForwardFn
+    device: torch.device  # where the model lives: each batch goes there
     dtype: torch.dtype | None  # autocast's dtype; None: float32
     scaler: torch.amp.GradScaler  # float16 only: scales the loss so small gradients do not underflow
     max_grad_norm: float | None
-    stepped: bool = False  # has the optimizer taken a real step yet (GradScaler may skip the first ones)
 
     def __call__(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Forward under autocast, backward, clip, optimizer and LR steps; returns (loss, logits, labels)."""
-        inputs, labels = split_batch(to_device(batch, model_device(self.model)))
-        with torch.autocast(model_device(self.model).type, dtype=self.dtype, enabled=self.dtype is not None):
-            logits = self.forward(self.model, inputs)
-        loss = self.loss_fn(logits.float(), labels)
-        self.scaler.scale(loss).backward()
+        """The four steps of 01 §4.2 (forward, loss, backward, update) and named extras; (loss, logits, labels)."""
+        inputs, labels = split_batch(to_device(batch, self.device))
+        with autocast(self.device, self.dtype):  # extra: mixed precision
+            logits = self.forward(self.model, inputs)  # 1. forward
+        loss = self.loss_fn(logits.float(), labels)  # 2. loss
+        self.scaler.scale(loss).backward()  # 3. backward (float16: of the scaled loss)
+        self.clip_gradients()  # extra: gradient clipping
+        stepped = optimizer_stepped(self.scaler, self.optimizer, self.scheduler)  # 4. update
+        self.optimizer.zero_grad(set_to_none=True)
+        if stepped and self.scheduler is not None:
+            self.scheduler.step()  # extra: the LR schedule follows the optimizer's real steps
+        return loss.detach(), logits.detach(), labels
+
+    def clip_gradients(self) -> None:
+        """Scale the gradients down to norm max_grad_norm at most (none when it is None). Taught in 03 §4."""
         if self.max_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
             nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
-        # float16: GradScaler skips a step whose gradients overflowed, and halves its scale; until a first real
-        # step, read the scale (a GPU sync) so that the LR schedule does not run ahead of the optimizer
-        scale = None if self.stepped or not self.scaler.is_enabled() else self.scaler.get_scale()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.stepped = scale is None or self.scaler.get_scale() >= scale
-        if self.scheduler is not None and self.stepped:
-            self.scheduler.step()
-        return loss.detach(), logits.detach(), labels
 
 
 def check_finite(loss: float, step: int, history: History) -> None:
@@ -201,10 +135,14 @@ def check_finite(loss: float, step: int, history: History) -> None:
         )
 
 
+def epoch_progress(done_epochs: int, batches_done: int, batches_per_epoch: int | None) -> float:
+    """Training progress in epochs: 2.25 is a quarter into the third (a loader without len counts whole epochs)."""
+    return done_epochs + batches_done / (batches_per_epoch or batches_done)
+
+
 def log_loss(history: History, window: torch.Tensor, steps: int, epoch: float) -> float:
     """Append the mean loss of the last `steps` steps to history.steps (one GPU sync); stop if it is not finite."""
-    # under DDP the mean over all processes, so that every process keeps the same History
-    mean = sum_across(window.item())[0] / (steps * world_size())
+    mean = mean_over_processes(window.item(), steps)  # under DDP: every process keeps the same History
     done = (int(history.steps[-1]["step"]) if history.steps else 0) + steps
     check_finite(mean, done, history)
     history.steps.append({"step": done, "epoch": epoch, "loss": mean})
@@ -212,44 +150,42 @@ def log_loss(history: History, window: torch.Tensor, steps: int, epoch: float) -
 
 
 def train_epoch(
-    step: Step, data: Iterable[Batch], history: History, *, desc: str = "", log_every: int = 10, progress: bool = True
+    step: Step,
+    data: Iterable[Batch],
+    history: History,
+    *,
+    accuracy: bool = True,
+    desc: str = "",
+    log_every: int = 10,
+    progress: bool = True,
 ) -> dict[str, float]:
     """One pass over the data: a Step per batch, the running loss logged every `log_every` steps. Taught in 01 §4.4."""
     step.model.train()
-    device = model_device(step.model)
     start = time.perf_counter()
-    loss_sum, window = torch.zeros((), device=device), torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    count = window_steps = 0
+    tally, window, window_steps = Tally(step.device, accuracy), torch.zeros((), device=step.device), 0
     n_batches = len(data) if hasattr(data, "__len__") else None
     bar = progress_bar(data, progress, total=n_batches, desc=desc)
     for i, batch in enumerate(bar):
         loss, logits, labels = step(batch)
-        count += labels.shape[0]
-        loss_sum += loss * labels.shape[0]
+        tally.add(loss, logits, labels)
         window += loss
         window_steps += 1
-        classification = _is_classification(logits, labels)
-        if classification:
-            correct += (logits.argmax(-1) == labels).sum()
         if window_steps == log_every:  # reading a GPU value waits for the GPU: only every `log_every` steps
-            mean = log_loss(history, window, window_steps, len(history) + (i + 1) / (n_batches or i + 1))
+            mean = log_loss(history, window, window_steps, epoch_progress(len(history), i + 1, n_batches))
             if progress:
                 bar.set_postfix(loss=f"{mean:.4f}", lr=f"{step.optimizer.param_groups[0]['lr']:.2e}")
             window.zero_()
             window_steps = 0
-    if count == 0:
+    if tally.count == 0:
         raise TrainingError(
             "fit() got no batches: the training data loader is empty. Check its size and batch "
             "size (drop_last drops a last batch smaller than batch_size)."
         )
     if window_steps:
         log_loss(history, window, window_steps, len(history) + 1.0)
-    loss_sum, correct, count = sum_across(loss_sum, correct, count)  # under DDP: over all processes
-    record = {"epoch": len(history) + 1, "train_loss": loss_sum.item() / count}
-    check_finite(record["train_loss"], int(history.steps[-1]["step"]), history)
-    if classification:
-        record["train_accuracy"] = correct.item() / count
+    totals, count = tally.totals()  # under DDP: over all processes
+    check_finite(totals["loss"], int(history.steps[-1]["step"]), history)
+    record = {"epoch": len(history) + 1, **{f"train_{k}": v for k, v in totals.items()}}
     record["lr"] = step.optimizer.param_groups[0]["lr"]
     record["time_s"] = time.perf_counter() - start
     record["samples_per_s"] = count / record["time_s"]
@@ -263,6 +199,25 @@ def set_epoch(data: Any, epoch: int) -> None:
             part.set_epoch(epoch)
 
 
+def start_history(checkpoint: str | Path | None, history: History | None, step: Step, epochs: int) -> History:
+    """The History to go on from: the checkpoint's (weights and all restored), else `history`, else a new one.
+
+    Both an existing checkpoint and a history are refused: which run to continue would be a guess. 01 §4.4.
+    """
+    if checkpoint is None or not Path(checkpoint).exists():
+        return history if history is not None else History()
+    if history is not None:
+        raise ConfigError(
+            f"fit() got history= and the checkpoint {checkpoint}, which exists: it cannot continue both. "
+            "Pass history=None to resume from the checkpoint, or give another checkpoint path (or delete "
+            "the file) to continue the history in memory."
+        )
+    state = load_checkpoint(checkpoint, step.model, step.optimizer, step.scheduler, step.scaler, step.dtype)
+    resumed = History.from_dict(state)
+    say(f"Resumed from {Path(checkpoint).name}: {len(resumed)} of {epochs} epochs already done.")
+    return resumed
+
+
 def fit(
     model: nn.Module,
     train_data: Iterable[Batch],
@@ -271,6 +226,7 @@ def fit(
     optimizer: torch.optim.Optimizer,
     scheduler: Any = None,
     loss_fn: Callable | None = None,
+    accuracy: bool = True,
     val_data: Iterable[Batch] | None = None,
     dtype: torch.dtype | str | None = "auto",
     max_grad_norm: float | None = 1.0,
@@ -280,43 +236,42 @@ def fit(
     log_every: int = 10,
     progress: bool = True,
 ) -> History:
-    """Train for `epochs` (autocast, fp16 scaling, clipping, checkpoints, Ctrl-C, DDP): the History. 01 §4.4."""
+    """Train for `epochs` (autocast, fp16 scaling, clipping, checkpoints, Ctrl-C, DDP): the History. 01 §4.4.
+
+    accuracy=False for a model that is no classifier (a regression); checkpoint= resumes from the file when it
+    exists, and then refuses a history= besides.
+    """
     check_int("epochs", epochs)
-    dtype = _resolve_dtype(dtype, model_device(model))
-    scaler = torch.amp.GradScaler(model_device(model).type, enabled=needs_grad_scaler(dtype))
-    step = Step(model, optimizer, scheduler, loss_fn or nn.CrossEntropyLoss(), forward, dtype, scaler, max_grad_norm)
-    history = history if history is not None else History()
-    if checkpoint is not None and Path(checkpoint).exists():
-        history = History.from_dict(load_checkpoint(checkpoint, model, optimizer, scheduler, scaler, dtype))
-        step.stepped = True
-        if is_main():
-            print(f"Resumed from {Path(checkpoint).name}: {len(history)} of {epochs} epochs already done.")
+    device = model_device(model)
+    dtype = resolve_dtype(dtype, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(dtype))
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    step = Step(model, optimizer, scheduler, loss_fn, forward, device, dtype, scaler, max_grad_norm)
+    history = start_history(checkpoint, history, step, epochs)
     history.interrupted = False
-    progress = progress and is_main()
     try:
         for epoch in range(len(history), epochs):
             set_epoch(train_data, epoch)  # a resumed run shuffles and augments as the uninterrupted one did
+            desc = f"epoch {epoch + 1}/{epochs}"
             record = train_epoch(
-                step, train_data, history, desc=f"epoch {epoch + 1}/{epochs}", log_every=log_every, progress=progress
+                step, train_data, history, accuracy=accuracy, desc=desc, log_every=log_every, progress=progress
             )
             if val_data is not None:
-                val = evaluate(model, val_data, loss_fn=step.loss_fn, dtype=dtype, forward=forward)
+                val = evaluate(model, val_data, loss_fn=loss_fn, accuracy=accuracy, dtype=dtype, forward=forward)
                 record.update({f"val_{k}": v for k, v in val.items()})
             history.epochs.append(record)
             if progress:
-                print(format_record(record, epochs))
+                say(format_record(record, epochs))
             if checkpoint is not None:
-                if is_main():  # one writer; the others wait, so that nobody reads a stale file
-                    save_checkpoint(checkpoint, model, optimizer, scheduler, scaler, history.to_dict(), dtype)
-                barrier()
+                state = history.to_dict()
+                one_writer(save_checkpoint, checkpoint, model, optimizer, scheduler, scaler, state, dtype)
     except KeyboardInterrupt:
         history.interrupted = True
         optimizer.zero_grad(set_to_none=True)
-        if is_main():
-            print(
-                f"Interrupted in epoch {len(history) + 1}: the model keeps its current weights and the "
-                f"history keeps the {len(history)} finished epoch(s). Run fit again to continue"
-                + (" from the last checkpoint." if checkpoint is not None else ".")
-            )
+        say(
+            f"Interrupted in epoch {len(history) + 1}: the model keeps its current weights and the "
+            f"history keeps the {len(history)} finished epoch(s). Run fit again to continue"
+            + (" from the last checkpoint." if checkpoint is not None else ".")
+        )
     model.eval()
     return history

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 
 from diagrams import nb04 as views  # noqa: E402  (notebook 04's views)
 from helpers import attention as attn_lib  # noqa: E402
+from helpers import bert  # noqa: E402
 from helpers.errors import CourseError  # noqa: E402
 
 WORDS = ["the", "movie", "was", "good", "bad", "it", "a", "film", "never", "bored", "me", ".", ",", "<b>"]
@@ -38,11 +39,11 @@ def tiny(tmp_path_factory):
     model = BertForSequenceClassification(config)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    model, tokenizer = attn_lib.load_model(folder, classifier=True)
+    model, tokenizer = bert.load_eager(folder, classifier=True)
     return folder, model, tokenizer
 
 
-def test_load_model_gives_eager_attention_in_eval_mode(tiny):
+def test_load_eager_gives_eager_attention_in_eval_mode(tiny):
     _, model, _ = tiny
     assert model.config._attn_implementation == "eager"
     assert not model.training
@@ -56,19 +57,19 @@ def test_load_attention_model_prefers_the_best_finetuned_run(tiny, tmp_path, mon
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
     for run in ("smoke", "cpu"):
         shutil.copytree(folder, tmp_path / "runs" / run / "bert-imdb")
-    model, tokenizer, kind = attn_lib.load_attention_model()
+    model, tokenizer, kind = bert.load_attention_model()
     assert kind == "fine-tuned" and hasattr(model, "classifier")
     assert "fine-tuned in its 'cpu' run (runs/cpu/bert-imdb)" in capsys.readouterr().out
     shutil.rmtree(tmp_path / "runs" / "cpu")
-    attn_lib.load_attention_model()
+    bert.load_attention_model()
     assert "fine-tuned in its 'smoke' run (runs/smoke/bert-imdb)" in capsys.readouterr().out
 
 
 def test_load_attention_model_falls_back_to_the_pretrained_one(tiny, tmp_path, monkeypatch, capsys):
     folder, _, _ = tiny
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(attn_lib, "resolve_bert", lambda choice="auto": str(folder))
-    _, _, kind = attn_lib.load_attention_model()
+    monkeypatch.setattr(bert, "resolve_bert", lambda choice="auto": str(folder))
+    _, _, kind = bert.load_attention_model()
     assert kind == "pretrained"
     assert "No fine-tuned model" in capsys.readouterr().out
 

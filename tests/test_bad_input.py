@@ -16,14 +16,14 @@ import torch
 from torch import nn
 
 import helpers
-from helpers import bert, checkpoints, cifar, data, profiles, text, train
+from helpers import bert, checkpoints, cifar, data, paths, profiles, text, train
 from helpers.errors import BadFileError, ConfigError, CourseError
 
 
 @pytest.fixture(scope="module")
 def parquet_slices(tmp_path_factory):
     """A data/ folder with the first rows of the real IMDB and CIFAR-10 files (train and test)."""
-    source = data.data_dir()
+    source = paths.data_dir()
     if not all((source / n / f"{s}.parquet").exists() for n in ("imdb", "cifar10") for s in ("train", "test")):
         pytest.skip(f"no course data in {source}: set COURSE_DATA_DIR (or run python -m helpers.download)")
     root = tmp_path_factory.mktemp("data")
@@ -204,8 +204,6 @@ def model_copy(saved_bert, tmp_path):
     ],
 )
 def test_a_damaged_saved_model(model_copy, damage):
-    from helpers import attention
-
     error, match = BadFileError, "truncated or corrupt"
     if damage == "no tokenizer":
         for name in ("tokenizer.json", "vocab.txt"):
@@ -232,7 +230,7 @@ def test_a_damaged_saved_model(model_copy, damage):
         (model_copy / "tokenizer.json").write_text(raw[: len(raw) // 2])
         match = "tokenizer of .* cannot be loaded"
     with pytest.raises(error, match=match) as info:
-        attention.load_model(model_copy, classifier=True)
+        bert.load_eager(model_copy, classifier=True)
     assert str(model_copy) in str(info.value) and "Fix:" in str(info.value)
 
 

