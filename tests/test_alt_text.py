@@ -97,9 +97,9 @@ def test_an_svg_picture_is_described_from_its_heading_and_labels():
 
 KERNEL_CELLS = [
     "import matplotlib.pyplot as plt\nimport helpers.plot",
-    "fig, ax = plt.subplots()\nax.plot([1, 2])\n"
-    "ax.set(title='Loss falls', xlabel='epoch', ylabel='loss')\nplt.show()",
-    "fig, ax = plt.subplots()\nax.plot([0, 1])\nhelpers.plot.set_alt(fig, 'A rising line: y grows with x.')\nplt.show()",
+    "fig, ax = plt.subplots()\nax.plot([1, 2])\nax.set(title='Loss falls', xlabel='epoch', ylabel='loss')\nplt.show()",
+    "fig, ax = plt.subplots()\nax.plot([0, 1])\n"
+    "helpers.plot.set_alt(fig, 'A rising line: y grows with x.')\nplt.show()",
     # 02's own PNG formatter (a 256-colour PNG): the alt text must survive it
     "import IPython\nIPython.get_ipython().display_formatter.formatters['image/png'].for_type(\n"
     "    plt.Figure, lambda fig: b'\\x89PNG fake')\nfig, ax = plt.subplots()\nax.set_title('Own formatter')\n"
