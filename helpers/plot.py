@@ -53,12 +53,12 @@ def _texts(artists: Any) -> list[str]:
 
 def describe_figure(fig: Figure) -> str:
     """Alt text read off a figure: its title, then each panel's title, axis labels and legend entries."""
-    parts = _texts([fig._suptitle]) if getattr(fig, "_suptitle", None) is not None else []
+    parts = [" ".join(fig.get_suptitle().split())] if fig.get_suptitle().strip() else []
     panels = []
     for ax in fig.axes:
         if not ax.get_visible() or ax.get_label() == "<colorbar>":
             continue
-        bits = _texts([ax.title, ax._left_title, ax._right_title])
+        bits = [" ".join(ax.get_title(loc).split()) for loc in ("left", "center", "right") if ax.get_title(loc).strip()]
         xlabel, ylabel = ax.get_xlabel().strip(), ax.get_ylabel().strip()
         if xlabel and ax.xaxis.get_visible():
             bits.append(f"x: {xlabel}")
