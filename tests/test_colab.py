@@ -14,7 +14,8 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("colab", ROOT / "scripts" / "colab.py")
+TOOL = next(p for p in (ROOT / "tools" / "colab.py", ROOT / "scripts" / "colab.py") if p.exists())  # scripts/ -> tools/
+spec = importlib.util.spec_from_file_location("colab", TOOL)
 colab = sys.modules.setdefault("colab", importlib.util.module_from_spec(spec))
 spec.loader.exec_module(colab)
 
