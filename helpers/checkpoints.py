@@ -20,7 +20,11 @@ PRECISION_NAMES = {None: "float32", torch.float16: "float16", torch.bfloat16: "b
 """How a checkpoint records the autocast dtype it was trained under."""
 
 
-NO_SPACE = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up", errno.EFBIG: "a size limit"}
+NO_SPACE = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EFBIG: "the file is over a size limit",
+}
 """The write errors that mean 'no room for this file', and how the message names each."""
 
 

@@ -59,7 +59,9 @@ def test_no_room_is_our_error_and_the_earlier_checkpoint_is_kept(tmp_path):
     path = tmp_path / "runs" / "run.pt"
     kind, is_oserror, message = _child(path, "small-first")
     assert (kind, is_oserror) == ("CheckpointSpaceError", "True")
-    assert message.startswith(f"Could not save the checkpoint {path}: a size limit (File too large). It needs about ")
+    assert message.startswith(
+        f"Could not save the checkpoint {path}: the file is over a size limit (File too large). It needs about "
+    )
     assert "It needs about 0.4 MB; " in message  # 300 x 300 + 300 float32 = 361,200 bytes
     assert " MB is free on that disk. " in message
     assert f"The earlier checkpoint {path} is kept, unchanged, and no half-written file is left." in message
