@@ -36,14 +36,15 @@ def repo_url() -> str:
 
 
 def setup_cell_source(url: str) -> str:
-    """The first code cell of every notebook: installs the helpers on Colab (never torch), nothing elsewhere."""
+    """The first code cell of every notebook: installs the helpers on Colab or Kaggle (never torch), else nothing."""
     return (
-        f"{MARKER}: on Colab, install the course helpers from the repository (Colab already has torch,\n"
-        "# which is never reinstalled). Anywhere else this cell does nothing: `make lab` installed them.\n"
+        f"{MARKER}: on Colab or Kaggle, install the course helpers from the repository (both already have\n"
+        "# torch, which is never reinstalled). Anywhere else this cell does nothing: `make lab` installed them.\n"
+        "import os\n"
         "import subprocess\n"
         "import sys\n"
         "\n"
-        'if "google.colab" in sys.modules:\n'
+        'if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:  # Kaggle: turn Internet on\n'
         '    subprocess.run([sys.executable, "-m", "pip", "install", "-q",\n'
         f'                    "dl-course-helpers @ git+{url}"], check=True)'
     )

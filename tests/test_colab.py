@@ -64,6 +64,8 @@ def test_the_setup_cell_installs_only_the_course_and_upgrades_nothing():
     words = re.findall(r'"([^"]+)"', command)
     assert words == ["-m", "pip", "install", "-q", f"dl-course-helpers @ git+{colab.repo_url()}"]
     assert not re.search(r"-U\b|--upgrade|--force", source)
+    # it runs on Colab and on Kaggle (whose notebooks set KAGGLE_KERNEL_RUN_TYPE), nowhere else
+    assert 'if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:' in source
 
 
 GPU = [p for folder in ("solutions", "notebooks") for p in sorted((ROOT / folder).glob("0[235]_*.ipynb"))]
