@@ -3,6 +3,8 @@
 `diagrams.nbNN` holds notebook NN's diagrams; each function takes the object it draws (an engine's graph,
 tensors, a model) and returns the figure with what it drew, so tests/test_diagrams.py can check the picture
 against the object. Figures are drawn at the projector-legible 100 dpi with no text under 8 pt (helpers.plot).
+Each figure's alt text (for screen readers; stored in the notebook and the website) is read off its title and
+labels by helpers.plot; a drawing function states what the figure found with `set_alt(fig, "...")`.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from helpers.plot import PROJECTOR_DPI as DPI  # every course figure: legible on a projector
+from helpers.plot import set_alt
 
-__all__ = ["DPI", "DiagramError", "new_figure", "show_widget"]
+__all__ = ["DPI", "DiagramError", "new_figure", "set_alt", "show_widget"]
 
 
 class DiagramError(ValueError):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,10 +14,91 @@ import torch
 from torch import nn
 
 from .distributed import unwrap
-from .errors import BadFileError
+from .errors import BadFileError, TrainingError
 
 PRECISION_NAMES = {None: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
 """How a checkpoint records the autocast dtype it was trained under."""
+
+
+NO_SPACE = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EFBIG: "the file is over a size limit",
+}
+"""The write errors that mean 'no room for this file', and how the message names each."""
+
+
+class CheckpointSpaceError(TrainingError, OSError):
+    """No room to save a checkpoint (full disk, quota, file-size limit): the file, the space, what was kept."""
+
+
+class _Sink:
+    """A binary file for torch.save that keeps the OSError a write meets (torch reports only 'unexpected pos')."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.error = fd, None
+
+    def _call(self, action):
+        try:
+            return action()
+        except OSError as error:
+            self.error = error
+            raise
+
+    def write(self, data) -> int:
+        """Write every byte (os.write may write fewer: the next call then raises the reason)."""
+        view = memoryview(data).cast("B")
+
+        def write_all() -> int:
+            done = 0
+            while done < len(view):
+                done += os.write(self.fd, view[done:])
+            return done
+
+        return self._call(write_all)
+
+    def flush(self) -> None:
+        """Nothing is buffered here; the bytes reach the disk at sync."""
+
+    def sync(self) -> None:
+        """fsync: a disk that is full may say so only now (network and delayed-allocation file systems)."""
+        self._call(lambda: os.fsync(self.fd))
+
+
+def _nbytes(value: Any, seen: set[int] | None = None) -> int:
+    """The bytes of the tensors in a nested state (each storage once): about the size of the checkpoint file."""
+    seen = set() if seen is None else seen
+    if isinstance(value, torch.Tensor):
+        storage = value.untyped_storage()
+        if storage.data_ptr() in seen:
+            return 0
+        seen.add(storage.data_ptr())
+        return storage.nbytes()
+    if isinstance(value, Mapping):
+        return sum(_nbytes(v, seen) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_nbytes(v, seen) for v in value)
+    return 0
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def _no_space(path: Path, state: Mapping[str, Any], error: OSError, kept: bool) -> CheckpointSpaceError:
+    """Our error for a checkpoint that did not fit: which file, the space needed and free, what is kept."""
+    free = shutil.disk_usage(path.parent).free
+    earlier = (
+        f"The earlier checkpoint {path} is kept, unchanged"
+        if kept
+        else "There was no earlier checkpoint at that path and none was written"
+    )
+    return CheckpointSpaceError(
+        f"Could not save the checkpoint {path}: {NO_SPACE[error.errno]} ({error.strerror}). It needs about "
+        f"{_megabytes(_nbytes(state))}; {_megabytes(free)} is free on that disk. {earlier}, and no half-written "
+        "file is left. Fix: free some space (e.g. delete old runs under runs/) or pass checkpoint= a path on a disk "
+        "with room, then run again: fit resumes from the last checkpoint saved."
+    )
 
 
 def save_checkpoint(
@@ -26,7 +110,12 @@ def save_checkpoint(
     history: Mapping[str, Any],
     dtype: torch.dtype | None,
 ) -> None:
-    """Write model, optimizer, scheduler, scaler, precision and history atomically. Taught in 03 §4."""
+    """Write model, optimizer, scheduler, scaler, precision and history atomically. Taught in 03 §4.
+
+    Each writer has a temporary file of its own in the same folder, renamed over `path` when complete: two runs
+    saving to one path (a notebook open in two tabs) never break each other, the last one saved wins. A disk
+    without room is a CheckpointSpaceError saying so; the earlier checkpoint stays as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
@@ -39,11 +128,22 @@ def save_checkpoint(
         "precision": PRECISION_NAMES.get(dtype, str(dtype)),
         "history": dict(history),
     }
-    tmp = path.with_name(path.name + ".tmp")
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp, sink = Path(name), _Sink(fd)
     try:
-        torch.save(state, tmp)
+        try:
+            os.chmod(fd, 0o644)  # mkstemp's 0600 would make the checkpoint unreadable to the learner's group
+            torch.save(state, sink)
+            sink.sync()
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
-    finally:  # a failed write (disk full, Ctrl-C) leaves neither half a checkpoint nor a stray .tmp
+    except (OSError, RuntimeError) as error:
+        if sink.error is not None and sink.error.errno in NO_SPACE:
+            tmp.unlink(missing_ok=True)  # first, so that the free space reported is what the disk really has
+            raise _no_space(path, state, sink.error, kept=path.exists()) from error
+        raise
+    finally:  # a failed write (disk full, Ctrl-C) leaves neither half a checkpoint nor a stray temporary file
         tmp.unlink(missing_ok=True)
 
 

@@ -17,9 +17,62 @@ PRECISIONS: dict[str, torch.dtype | None] = {"fp16": torch.float16, "bf16": torc
 """COURSE_PRECISION overrides the device's choice: fp16 (+ GradScaler, the T4 path, also on CPU in CI), bf16, fp32."""
 
 
+def _sm_runs(arch_list: list[str], major: int, minor: int) -> bool:
+    """True if a wheel built for arch_list runs on capability major.minor: a cubin of the same major and a minor
+    no higher (sm_80 code runs on an sm_86 GPU), or PTX (compute_XY) for XY no higher, which the driver compiles."""
+    for arch in arch_list:
+        kind, _, number = arch.partition("_")
+        number = number.rstrip("af")  # sm_90a, sm_100f: the same capability with extra features
+        if not number.isdigit():
+            continue
+        code_major, code_minor = divmod(int(number), 10)
+        if kind == "sm" and code_major == major and code_minor <= minor:
+            return True
+        if kind == "compute" and (code_major, code_minor) <= (major, minor):
+            return True
+    return False
+
+
+def unsupported_gpu(index: int = 0) -> str | None:
+    """Why the installed torch cannot drive CUDA GPU `index` (its sm_XY not in the wheel), in one line, else None.
+
+    torch.cuda.is_available() is True on such a GPU (a Kaggle P100, a GTX 10xx with a current wheel) and the first
+    CUDA operation fails with "no kernel image is available": get_device asks this first. Taught in 00 §1.
+    """
+    if not torch.cuda.is_available() or torch.version.hip:  # ROCm builds name their targets otherwise
+        return None
+    if not (arch_list := torch.cuda.get_arch_list()):  # a build that does not say: no claim either way
+        return None
+    major, minor = torch.cuda.get_device_capability(index)
+    if _sm_runs(arch_list, major, minor):
+        return None
+    name = torch.cuda.get_device_properties(index).name
+    forced = os.environ.get("COURSE_PROFILE", "").strip().lower()
+    profile = f"COURSE_PROFILE={forced} as set" if forced else "the cpu profile"
+    return (
+        f"{name} (sm_{major}{minor}) cannot run this torch {torch.__version__}, which is built for "
+        f"{' '.join(arch_list)}: using the CPU and {profile}. For a GPU: on Kaggle choose the accelerator "
+        f'"GPU T4 x2" (not P100); on your own machine install a torch build that lists sm_{major}{minor} '
+        "(https://pytorch.org/get-started/locally/); or keep the CPU."
+    )
+
+
+def cuda_usable() -> bool:
+    """A CUDA GPU that the installed torch can drive: what picks the cuda device and the gpu profile. 00 §1."""
+    return torch.cuda.is_available() and unsupported_gpu() is None
+
+
 def get_device(verbose: bool = True) -> torch.device:
-    """Pick the best available device (cuda, then mps, then cpu) so every notebook runs anywhere. Taught in 00 §1."""
-    if torch.cuda.is_available():
+    """Pick the best available device (cuda, then mps, then cpu) so every notebook runs anywhere. Taught in 00 §1.
+
+    A CUDA GPU the installed torch cannot drive is skipped, with one line saying which GPU, which torch and what
+    to do (environment_report says it too).
+    """
+    if (unusable := unsupported_gpu()) is not None:
+        if verbose:
+            print(f"GPU not used: {unusable}")
+        device = torch.device("cpu")
+    elif torch.cuda.is_available():
         device = torch.device("cuda")
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         device = torch.device("mps")
@@ -46,6 +99,11 @@ def _precision_choice(device: torch.device) -> tuple[torch.dtype | None, str]:
         if forced not in PRECISIONS:
             raise ProfileError(f"COURSE_PRECISION={forced!r}: choose one of {', '.join(PRECISIONS)}, or unset it.")
         return PRECISIONS[forced], f"set by COURSE_PRECISION={forced}"
+    if device.type == "mps":
+        return None, (
+            "an Apple GPU: float32 is the safe default there; float16/bfloat16 autocast on MPS is recent in PyTorch "
+            "and this course has measured neither its speed nor its accuracy on a Mac"
+        )
     if device.type != "cuda":
         return None, f"mixed precision pays off on a CUDA GPU, not on {device.type}"
     if torch.version.hip:
@@ -119,6 +177,8 @@ def environment_report(packages: tuple[str, ...] = ("torch", "transformers", "da
         f"device       {describe_device(device)}",
         f"precision    {precision_reason(device)}",
     ]
+    if (unusable := unsupported_gpu()) is not None:
+        lines.insert(-1, f"gpu          not used: {unusable}")
     if device.type == "cuda":
         free, total = torch.cuda.mem_get_info()
         lines.append(f"gpu memory   {free / 2**30:.1f} GiB free of {total / 2**30:.1f} GiB")

@@ -3,10 +3,18 @@
 Every figure is made for a projector as much as for a laptop screen: drawn at `PROJECTOR_DPI` (whatever
 `figure.dpi` a notebook sets) with no text smaller than `MIN_FONT_PT` at that size (tests/test_plot.py
 checks both, for these functions and for the course diagrams of 01 and 05).
+
+Every figure also carries a text alternative for screen readers: the function that draws it states what it shows
+and what it found (`set_alt`); a figure drawn directly in a notebook cell is described from its titles, axis labels
+and legend (`alt_text`). Importing this module in Jupyter registers a display hook that stores the text as the
+output's `{"image/png": {"alt": ...}}` metadata (IPython's own convention, read by nbconvert's HTML and by the
+course website's `<img alt>`), so re-running a notebook fills it in.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +33,113 @@ MIN_FONT_PT = 8
 """The smallest text, in points at the figure's own size, that stays readable from the back of a room."""
 LABEL_PT = 10
 """Axis labels, legends, captions and the numbers in the confusion matrix."""
+
+
+ALT_ATTRIBUTE = "course_alt_text"
+"""The attribute of a matplotlib Figure that holds its alt text (set by set_alt)."""
+IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml")
+
+
+def set_alt(fig: Figure, text: str) -> Figure:
+    """Store a figure's alt text (what it shows and what it found), shown to screen readers; returns the figure."""
+    setattr(fig, ALT_ATTRIBUTE, " ".join(text.split()))
+    return fig
+
+
+def _texts(artists: Any) -> list[str]:
+    """The non-empty visible texts of some matplotlib Text objects, whitespace collapsed."""
+    return [" ".join(t.get_text().split()) for t in artists if t is not None and t.get_visible() and t.get_text()]
+
+
+def describe_figure(fig: Figure) -> str:
+    """Alt text read off a figure: its title, then each panel's title, axis labels and legend entries."""
+    parts = [" ".join(fig.get_suptitle().split())] if fig.get_suptitle().strip() else []
+    panels = []
+    for ax in fig.axes:
+        if not ax.get_visible() or ax.get_label() == "<colorbar>":
+            continue
+        bits = [" ".join(ax.get_title(loc).split()) for loc in ("left", "center", "right") if ax.get_title(loc).strip()]
+        xlabel, ylabel = ax.get_xlabel().strip(), ax.get_ylabel().strip()
+        if xlabel and ax.xaxis.get_visible():
+            bits.append(f"x: {xlabel}")
+        if ylabel and ax.yaxis.get_visible():
+            bits.append(f"y: {ylabel}")
+        legend = ax.get_legend()
+        if legend is not None:
+            bits.append("legend: " + ", ".join(_texts(legend.get_texts())))
+        if ax.images:
+            bits.append("an image" if len(ax.images) == 1 else f"{len(ax.images)} images")
+        if bits:
+            panels.append(", ".join(bits))
+    unique = list(dict.fromkeys(panels))
+    if len(unique) == 1:
+        parts.append(unique[0])
+    elif unique:
+        parts.append(f"{len(panels)} panels: " + "; ".join(unique[:6]) + ("; ..." if len(unique) > 6 else ""))
+    text = ". ".join(parts)
+    return f"Figure: {text}" if text else ""
+
+
+def alt_text(fig: Figure) -> str:
+    """The figure's alt text: what set_alt stored, else a description read off its titles and labels."""
+    return getattr(fig, ALT_ATTRIBUTE, None) or describe_figure(fig)
+
+
+def describe_svg(svg: str) -> str:
+    """Alt text read off an SVG picture: its <title>, else its bold text (the heading), then its other labels."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", svg, re.DOTALL)
+    texts = [html.unescape(re.sub(r"<[^>]+>", "", t)).strip() for t in re.findall(r"<text[^>]*>(.*?)</text>", svg)]
+    bold = re.search(r'<text[^>]*font-weight="bold"[^>]*>(.*?)</text>', svg, re.DOTALL)
+    heading = html.unescape((title or bold).group(1)).strip() if (title or bold) else ""
+    labels = list(dict.fromkeys(t for t in texts if t and t != heading))
+    if not heading and not labels:
+        return ""
+    listed = ", ".join(labels[:20]) + (", ..." if len(labels) > 20 else "")
+    return f"Picture: {heading}" + (f" (labels: {listed})" if labels else "")
+
+
+def _alt_metadata(obj: Any) -> tuple[dict, dict]:
+    """The display hook: no data (the image formatters render it), only the alt text as each image's metadata."""
+    from IPython import get_ipython
+
+    if isinstance(obj, str):
+        return {}, {}
+    svg = getattr(obj, "data", None) if type(obj).__name__ == "SVG" else None
+    text = describe_svg(svg) if isinstance(svg, str) else alt_text(obj)
+    if not text:
+        return {}, {}
+    formatters = get_ipython().display_formatter.formatters
+    mimes = [m for m in IMAGE_MIMES if m in formatters and _renders(formatters[m], obj)] or ["image/png"]
+    return {}, {mime: {"alt": text} for mime in mimes}
+
+
+def _renders(formatter: Any, obj: Any) -> bool:
+    """True if a mime formatter has a printer for obj (a Figure's png/svg printer, an SVG's _repr_svg_)."""
+    try:
+        formatter.lookup(obj)
+        return True
+    except KeyError:
+        return hasattr(obj, getattr(formatter, "print_method", "") or "_")
+
+
+def register_alt_text(shell: Any = None) -> bool:
+    """Attach alt text to every matplotlib figure and SVG picture displayed in this kernel; False outside IPython.
+
+    Registered on IPython's mime-bundle formatter, so it adds to whatever renders the image (the inline backend,
+    or a notebook's own PNG formatter) instead of replacing it.
+    """
+    if shell is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return False
+        shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return False
+    bundle = shell.display_formatter.mimebundle_formatter
+    bundle.for_type_by_name("matplotlib.figure", "Figure", _alt_metadata)
+    bundle.for_type_by_name("IPython.core.display", "SVG", _alt_metadata)
+    return True
 
 
 def small_texts(fig: Figure, minimum: float = MIN_FONT_PT) -> list[tuple[str, float]]:
@@ -62,7 +177,19 @@ def plot_history(
         ax.legend(fontsize=LABEL_PT)
     fig.suptitle(title)
     fig.tight_layout()
-    return fig
+    return set_alt(fig, f"{title}: " + "; ".join(_history_finding(history, m) for m in present) + ".")
+
+
+def _history_finding(history: History, metric: str) -> str:
+    """One metric's curves in words: how many epochs, first and last train value, last and best validation value."""
+    best = min if metric == "loss" else max
+    words = f"{metric} over {len(history['epoch'])} epochs"
+    if train := history[f"train_{metric}"]:
+        words += f", train from {train[0]:.3g} to {train[-1]:.3g}"
+    if val := history[f"val_{metric}"]:
+        at = val.index(best(val))
+        words += f", validation ending at {val[-1]:.3g} (best {val[at]:.3g} in epoch {history['epoch'][at]})"
+    return words
 
 
 def plot_confusion_matrix(
@@ -99,7 +226,17 @@ def plot_confusion_matrix(
                 color="white" if shown[i, j] > threshold else "black",
             )
     fig.tight_layout()
-    return fig
+    recall = np.diag(counts) / counts.sum(axis=1).clip(min=1)
+    off = counts - np.diag(np.diag(counts))
+    worst, best = int(recall.argmin()), int(recall.argmax())
+    text = (
+        f"{title}: {len(class_names)} classes, true class by row, predicted by column. Recall per class from "
+        f"{recall[worst]:.0%} ({class_names[worst]}) to {recall[best]:.0%} ({class_names[best]})"
+    )
+    if off.max() > 0:
+        t, q = np.unravel_index(off.argmax(), off.shape)
+        text += f"; the most frequent mistake: {class_names[t]} predicted as {class_names[q]} ({off[t, q]} times)"
+    return set_alt(fig, text + ".")
 
 
 def _to_hwc(image: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -150,4 +287,22 @@ def show_images(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return fig
+    text = f"{title or 'Images'}: {n} images"
+    if labels is not None and predictions is not None:
+        wrong = [k for k in range(n) if int(labels[k]) != int(predictions[k])]
+        text += f" captioned with their predictions, {len(wrong)} of {n} wrong (in red)"
+        text += "".join(
+            f"{', e.g.' if i == 0 else ','} {name(labels[k])} predicted as {name(predictions[k])}"
+            for i, k in enumerate(wrong[:3])
+        )
+    elif labels is not None:
+        shown_labels = list(dict.fromkeys(name(label) for label in labels[:n]))
+        text += (
+            " captioned with their labels: "
+            + ", ".join(shown_labels[:10])
+            + (", ..." if len(shown_labels) > 10 else "")
+        )
+    return set_alt(fig, text + ".")
+
+
+register_alt_text()  # in Jupyter: every figure shown from here on carries its alt text

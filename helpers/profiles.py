@@ -7,8 +7,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import torch
-
+from .device import cuda_usable
 from .errors import ProfileError, check_int
 
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
@@ -16,10 +15,10 @@ PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 
 
 def get_profile(default: str | None = None) -> str:
-    """The active profile from COURSE_PROFILE (else gpu with CUDA, else cpu), validated."""
+    """The active profile from COURSE_PROFILE (else gpu with a CUDA GPU torch can drive, else cpu), validated."""
     value = os.environ.get("COURSE_PROFILE", "").strip().lower()
     if not value:
-        value = default or ("gpu" if torch.cuda.is_available() else "cpu")
+        value = default or ("gpu" if cuda_usable() else "cpu")
     if value not in PROFILES:
         raise ProfileError(
             f"Unknown COURSE_PROFILE {value!r}: choose one of {', '.join(PROFILES)} "

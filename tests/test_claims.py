@@ -52,10 +52,30 @@ def python_floor() -> tuple[int, int]:
 
 
 def test_requirements_txt_is_pyproject_dependencies_plus_dev():
-    """requirements.txt says the same as pyproject.toml: its dependencies and the `dev` extra, nothing else."""
+    """requirements.txt says the same as pyproject.toml: its dependencies and the `dev` extra, nothing else.
+
+    A package in both (ipywidgets: >=7.6.4 for the kernel, Colab's 7.7.1; >=8 for JupyterLab 4) appears once, with
+    the `dev` range, which must be the narrower one (a higher lower bound).
+    """
     project = PYPROJECT["project"]
-    expected = {str(Requirement(r)) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
-    assert {str(r) for r in requirement_lines(ROOT / "requirements.txt")} == expected
+    expected = {Requirement(r).name: Requirement(r) for r in project["dependencies"]}
+    for dev in map(Requirement, project["optional-dependencies"]["dev"]):
+        if dev.name in expected:
+            assert Version(lower_bound(dev)) > Version(lower_bound(expected[dev.name])), f"{dev} widens nothing"
+        expected[dev.name] = dev
+    assert {str(r) for r in requirement_lines(ROOT / "requirements.txt")} == {str(r) for r in expected.values()}
+
+
+def test_the_lab_gets_ipywidgets_8_and_the_kernel_side_accepts_7():
+    """JupyterLab 4 renders ipywidgets 8 only; Colab runs 7.7.1 (tests/test_colab.py checks its pins)."""
+    project = PYPROJECT["project"]
+    base = next(Requirement(r) for r in project["dependencies"] if r.startswith("ipywidgets"))
+    lab = next(Requirement(r) for r in project["optional-dependencies"]["dev"] if r.startswith("ipywidgets"))
+    assert base.specifier.contains("7.7.1") and not lab.specifier.contains("7.7.1") and lab.specifier.contains("8.0.0")
+    assert any(
+        r.name == "jupyterlab" and r.specifier.contains("4.0.0") for r in requirement_lines(ROOT / "requirements.txt")
+    )
+    assert next(r for r in requirement_lines(ROOT / "requirements.txt") if r.name == "ipywidgets") == lab
 
 
 def test_requirements_min_pins_every_lower_bound():

@@ -165,3 +165,93 @@ def test_environment_report_on_a_t4_says_float16_and_why(monkeypatch):
         "but no bfloat16 in hardware"
     ) in report
     assert "gpu memory   7.5 GiB free of 15.0 GiB" in report
+
+
+# What torch.cuda.get_arch_list() answers in today's wheels (pytorch/pytorch#182250): the CUDA 12.8 build that
+# Kaggle's image ships has no sm_60 or sm_61 (and, from torch 2.11, no sm_70); the CUDA 12.6 build still has them.
+ARCH_CU128 = ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
+ARCH_CU126 = ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"]
+# (name, capability, GiB) of the cards learners meet, and whether the cu128 wheel can drive them
+CARDS = {
+    "P100": ("Tesla P100-PCIE-16GB", (6, 0), 16, False),  # Kaggle's other GPU
+    "GTX 1080": ("NVIDIA GeForce GTX 1080", (6, 1), 8, False),  # a learner's own Pascal card
+    "V100": ("Tesla V100-SXM2-16GB", (7, 0), 16, False),
+    "T4": ("Tesla T4", (7, 5), 15, True),  # Colab's, and Kaggle's T4 x2
+    "L4": ("NVIDIA L4", (8, 9), 22, True),  # no sm_89 in the list: sm_86 code runs on it
+    "H100": ("NVIDIA H100 80GB HBM3", (9, 0), 80, True),
+    "RTX 5090": ("NVIDIA GeForce RTX 5090", (12, 0), 32, True),
+}
+
+
+def _fake_card(monkeypatch, card: str, arch_list: list[str]) -> None:
+    """Fake one card's properties and the wheel's arch list; get_device, get_profile and the report stay real."""
+    name, (major, minor), gib, _ = CARDS[card]
+    props = types.SimpleNamespace(name=name, major=major, minor=minor, total_memory=gib * 2**30)
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    monkeypatch.delenv("COURSE_PRECISION", raising=False)
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device=None: props)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (gib * 2**29, gib * 2**30))
+    monkeypatch.setattr(torch.cuda, "get_arch_list", lambda: list(arch_list))
+
+
+@pytest.mark.parametrize("card", [c for c in CARDS if not CARDS[c][3]])
+def test_a_gpu_the_wheel_cannot_drive_falls_back_to_the_cpu_profile(monkeypatch, capsys, card):
+    from helpers.profiles import get_profile
+
+    _fake_card(monkeypatch, card, ARCH_CU128)
+    name, (major, minor) = CARDS[card][:2]
+    assert torch.cuda.is_available()  # the trap: torch says yes, and the first CUDA operation would fail
+    assert dev.get_device().type == "cpu"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"GPU not used: {name} (sm_{major}{minor}) cannot run this torch {torch.__version__}")
+    assert all(s in lines[0] for s in ("sm_75 sm_80", "cpu profile", '"GPU T4 x2" (not P100)', "keep the CPU"))
+    assert lines[1].startswith("Using device: cpu (") and len(lines) == 2
+    assert get_profile() == "cpu"
+    report = dev.environment_report()
+    assert f"\ngpu          not used: {name} (sm_{major}{minor})" in report
+    assert "device       cpu (" in report and "gpu memory" not in report
+    assert not dev.cuda_usable()
+
+
+@pytest.mark.parametrize("card", [c for c in CARDS if CARDS[c][3]])
+def test_a_gpu_the_wheel_drives_is_used_with_the_gpu_profile(monkeypatch, capsys, card):
+    from helpers.profiles import get_profile
+
+    _fake_card(monkeypatch, card, ARCH_CU128)
+    assert dev.get_device().type == "cuda" and dev.unsupported_gpu() is None
+    assert capsys.readouterr().out == f"Using device: cuda ({CARDS[card][0]}, {CARDS[card][2]} GiB)\n"
+    assert get_profile() == "gpu" and "not used" not in dev.environment_report()
+
+
+@pytest.mark.parametrize("card", ["P100", "GTX 1080", "V100"])
+def test_the_cuda_12_6_wheel_still_drives_pascal_and_volta(monkeypatch, card):
+    _fake_card(monkeypatch, card, ARCH_CU126)
+    assert dev.get_device(verbose=False).type == "cuda" and dev.cuda_usable()
+
+
+@pytest.mark.parametrize(
+    "arch_list, card, runs",
+    [
+        (["sm_80", "compute_80"], "H100", True),  # PTX for 8.0: the driver compiles it for 9.0
+        (["sm_80"], "H100", False),  # a cubin runs only within its major
+        (["sm_80", "compute_80"], "T4", False),  # PTX for 8.0 cannot run on 7.5
+        (["sm_90a", "sm_100f"], "H100", True),  # suffixed targets are their capability
+        ([], "P100", True),  # a build that lists nothing: no claim either way
+    ],
+)
+def test_cubins_within_a_major_and_ptx_upwards(monkeypatch, arch_list, card, runs):
+    _fake_card(monkeypatch, card, arch_list)
+    assert (dev.unsupported_gpu() is None) is runs
+
+
+def test_an_apple_gpu_gets_float32_with_its_reason(monkeypatch):
+    monkeypatch.delenv("COURSE_PRECISION", raising=False)
+    _no_accelerators(monkeypatch)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    report = dev.environment_report()
+    assert "device       mps (Apple GPU)\n" in report
+    assert "precision    float32 (no autocast): an Apple GPU: float32 is the safe default there;" in report
+    assert "has measured neither its speed nor its accuracy on a Mac" in report

@@ -1,7 +1,11 @@
-"""Keep every notebook's Colab setup cell and the README's Colab badges in step with pyproject.toml.
+"""Keep every notebook's Colab setup cell, its GPU request and the README's Colab and Kaggle badges in step.
 
-    python -m tools.colab          # rewrite the notebooks' setup cells; list README badges to fix by hand
+    python -m tools.colab          # rewrite the notebooks' setup cells and metadata; list README badges to fix
     python -m tools.colab --check  # exit 1 if anything is out of step (tests/test_repo.py runs this)
+
+The repository URL comes from pyproject.toml. The notebooks that need a GPU (GPU_NOTEBOOKS) ask Colab for a T4 in
+their metadata (`"accelerator": "GPU"`, `"colab": {"gpuType": "T4"}`), so a badge opens them on a GPU runtime;
+the others ask for nothing (Colab's default, a CPU).
 
 Both folders are covered: solutions/ (the sources, solutions editions) and notebooks/. A student edition
 built from a source (tools/editions.py) is fixed through its source: rewrite, then `make editions`.
@@ -19,6 +23,11 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = "# Colab setup"
+GPU_NOTEBOOKS = ("02", "03", "05")
+"""The lessons whose gpu profile needs a GPU to finish in minutes (04 runs in under a minute on a CPU)."""
+GPU_METADATA = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
+"""What Colab stores in a notebook saved from a T4 runtime, and reads to open one."""
+KAGGLE_BADGE = "https://kaggle.com/static/images/open-in-kaggle.svg"
 
 
 def repo_url() -> str:
@@ -27,14 +36,15 @@ def repo_url() -> str:
 
 
 def setup_cell_source(url: str) -> str:
-    """The first code cell of every notebook: installs the helpers on Colab (never torch), nothing elsewhere."""
+    """The first code cell of every notebook: installs the helpers on Colab or Kaggle (never torch), else nothing."""
     return (
-        f"{MARKER}: on Colab, install the course helpers from the repository (Colab already has torch,\n"
-        "# which is never reinstalled). Anywhere else this cell does nothing: `make lab` installed them.\n"
+        f"{MARKER}: on Colab or Kaggle, install the course helpers from the repository (both already have\n"
+        "# torch, which is never reinstalled). Anywhere else this cell does nothing: `make lab` installed them.\n"
+        "import os\n"
         "import subprocess\n"
         "import sys\n"
         "\n"
-        'if "google.colab" in sys.modules:\n'
+        'if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:  # Kaggle: turn Internet on\n'
         '    subprocess.run([sys.executable, "-m", "pip", "install", "-q",\n'
         f'                    "dl-course-helpers @ git+{url}"], check=True)'
     )
@@ -51,6 +61,34 @@ def badge(url: str, notebook: Path) -> str:
     return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_link(url, notebook)})"
 
 
+def kaggle_link(url: str, notebook: Path) -> str:
+    """Kaggle's import address of a notebook of the repository's main branch (its GitHub blob URL as src)."""
+    return f"https://kaggle.com/kernels/welcome?src={url}/blob/main/{notebook.parent.name}/{notebook.name}"
+
+
+def kaggle_badge(url: str, notebook: Path) -> str:
+    """Markdown for an 'Open in Kaggle' badge of one notebook, shown beside its Colab badge."""
+    return f"[![Open In Kaggle]({KAGGLE_BADGE})]({kaggle_link(url, notebook)})"
+
+
+def wants_gpu(notebook: Path) -> bool:
+    """True for a lesson that asks Colab for a GPU (GPU_NOTEBOOKS)."""
+    return notebook.name[:2] in GPU_NOTEBOOKS
+
+
+def metadata_problems(nb: nbformat.NotebookNode, notebook: Path) -> list[str]:
+    """How a notebook's metadata differs from its GPU request (empty: in step); fixes nb in place."""
+    problems = []
+    for key, value in GPU_METADATA.items():
+        if wants_gpu(notebook) and nb.metadata.get(key) != value:
+            nb.metadata[key] = value
+            problems.append(f"metadata {key!r} should be {value}")
+        elif not wants_gpu(notebook) and key in nb.metadata:
+            del nb.metadata[key]
+            problems.append(f"metadata {key!r} asks for a GPU this lesson does not need")
+    return problems
+
+
 def sync(check: bool) -> list[str]:
     """Rewrite (or, with check, only report) the notebooks and README that disagree with the URL."""
     url, problems = repo_url(), []
@@ -59,18 +97,22 @@ def sync(check: bool) -> list[str]:
         built = path.parent.name == "notebooks" and path.name in sources  # fixed via its source + make editions
         nb = nbformat.read(path, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
-        want = setup_cell_source(url)
+        want, found = setup_cell_source(url), metadata_problems(nb, path)
         if code and code[0].source.startswith(MARKER):
-            if code[0].source == want:
-                continue
-            code[0].source = want
+            if code[0].source != want:
+                code[0].source = want
+                found.append("Colab setup cell out of date")
         else:
             first_code = nb.cells.index(code[0]) if code else len(nb.cells)
             nb.cells.insert(first_code, nbformat.v4.new_code_cell(want))
-        problems.append(
-            f"{path.parent.name}/{path.name}: Colab setup cell out of date"
+            found.append("Colab setup cell out of date")
+        if not found:
+            continue
+        problems += [
+            f"{path.parent.name}/{path.name}: {p}"
             + (" (fix its source solutions/, then `make editions`)" if built else "")
-        )
+            for p in found
+        ]
         if not check and not built:
             nbformat.write(nb, path)
     readme = ROOT / "README.md"
@@ -78,9 +120,12 @@ def sync(check: bool) -> list[str]:
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         if badge(url, path) not in text:
             problems.append(f"README.md: no Colab badge for {path.name} with {url}")
+        if kaggle_badge(url, path) not in text:
+            problems.append(f"README.md: no Kaggle badge for {path.name}: {kaggle_badge(url, path)}")
     stale = re.findall(r"colab\.research\.google\.com/github/([^)\s]+)/blob", text)
+    stale += re.findall(r"kaggle\.com/kernels/welcome\?src=https://github\.com/([^)\s]+)/blob", text)
     want_path = url.removeprefix("https://github.com/")
-    problems += [f"README.md: badge points at {p}" for p in set(stale) if p != want_path]
+    problems += [f"README.md: badge points at {p}" for p in sorted(set(stale)) if p != want_path]
     return problems
 
 

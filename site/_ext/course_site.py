@@ -7,12 +7,18 @@
 - the stored ipywidgets outputs rendered statically (a tqdm bar as its final text and bar; an interactive
   widget as a note), because the embedded widget JavaScript would come from a CDN and the site is offline;
 - relative links to repository files that are not pages (helpers/*.py, benchmarks/...) point at GitHub;
+- each notebook image's alt text from its output's metadata (`{"image/png": {"alt": ...}}`, stored by helpers.plot's
+  display hook): MyST-NB reads only width and height there, and Sphinx would otherwise write the file name (a hash)
+  as the alt; a notebook image left without alt text is a warning, so `make site` (warnings are errors) fails;
 - index.html, opening the home page (the README).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,9 @@ import nbformat
 from docutils import nodes
 from sphinx import addnodes
 from sphinx.application import Sphinx
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
 
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 LOCAL_BADGE = "/site/_static/colab-badge.svg"  # our own copy (path from the repository root): no image from the network
@@ -165,12 +174,60 @@ def link_repository_files(app: Sphinx, doctree: nodes.document, docname: str) ->
         node.replace_self(nodes.reference("", "", *node.children, refuri=url, internal=False))
 
 
+IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml")
+HASHED = re.compile(r"(^|/)[0-9a-f]{64}\.\w+$")
+"""The file name MyST-NB gives an output image (its sha256): never an alt text."""
+
+
+def image_alts(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """sha256 of each output image's bytes (MyST-NB's file name for it) -> the alt text stored in its metadata."""
+    alts = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            for mime in IMAGE_MIMES:
+                content = out.get("data", {}).get(mime)
+                alt = out.get("metadata", {}).get(mime, {}).get("alt")
+                if content is None or not alt:
+                    continue
+                content = "".join(content) if isinstance(content, list) else content
+                if mime == "image/svg+xml":  # MyST-NB writes SVG text with the platform's line separators
+                    raw = os.linesep.join(content.splitlines()).encode()
+                else:
+                    raw = base64.b64decode(content)
+                alts[hashlib.sha256(raw).hexdigest()] = str(alt)
+    return alts
+
+
+def set_image_alts(doctree: nodes.document, alts: dict[str, str], docname: str) -> list[str]:
+    """Give each notebook image its stored alt text; return (and log) the images still without one."""
+    missing = []
+    for image in doctree.findall(nodes.image):
+        uri = image.get("uri", "")
+        if uri == LOCAL_BADGE:
+            continue
+        stem = Path(uri).stem
+        if stem in alts:
+            image["alt"] = alts[stem]
+        if not image.get("alt") or HASHED.search(image["alt"]):
+            missing.append(uri)
+            logger.warning(
+                f"{docname}: the image {Path(uri).name} has no alt text. Re-run the notebook (helpers.plot stores "
+                "one for every figure), or draw the figure with helpers.plot.set_alt(fig, ...).",
+                location=docname,
+                type="course",
+                subtype="alt",
+            )
+    return missing
+
+
 def on_doctree_read(app: Sphinx, doctree: nodes.document) -> None:
-    """Per page: GitHub links for repository files; the Colab badge on notebook pages."""
+    """Per page: GitHub links for repository files; the Colab badge and the images' alt text on notebook pages."""
     docname = app.env.docname
     link_repository_files(app, doctree, docname)
     if docname.startswith(NOTEBOOK_DIRS):
         add_colab_badge(app, doctree, docname)
+        nb = nbformat.read(app.env.doc2path(docname), as_version=4)
+        set_image_alts(doctree, image_alts(nb), docname)
 
 
 def on_page_context(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
