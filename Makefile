@@ -78,8 +78,11 @@ $(MIN_VENV)/.installed: pyproject.toml requirements.txt requirements-min.txt
 	$(MIN_VENV)/bin/python -m pip list --format=freeze | grep -iE '^(torch|transformers|datasets|huggingface.hub|pyarrow|numpy|matplotlib|ipywidgets|tqdm|pillow)=='
 	touch $@
 
-# the student editions notebooks/NN_name.ipynb, built from their sources solutions/NN_name.ipynb
-editions: setup
+# the student editions notebooks/NN_name.ipynb, built from their sources solutions/NN_name.ipynb. scripts/editions.py
+# needs nbformat only, so this target installs no torch: a contributor fixing a typo downloads nothing heavy.
+editions:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import nbformat" 2>/dev/null || $(BIN)/python -m pip install -q nbformat
 	$(BIN)/python scripts/editions.py
 
 # The offline room pack (scripts/pack.py, docs/teaching.md): `make pack` on a machine with internet builds
