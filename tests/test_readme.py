@@ -6,6 +6,7 @@ CONTRIBUTING.md. The two commands stay true: each sets up first (the Makefile) a
 """
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -80,12 +81,13 @@ def test_make_editions_needs_no_torch():
 
 @pytest.mark.parametrize("name", ["CONTRIBUTING.md", "LICENSE", "docs/teaching.md"])
 def test_the_readme_links_the_other_doors(name):
-    assert f"]({name})" in README.read_text() and (ROOT / name).is_file()
+    """Relative links, or (for a file the website has no page of) its address on GitHub's main branch."""
+    readme, repository = README.read_text(), tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]
+    assert f"]({name})" in readme or f"]({repository['Repository']}/blob/main/{name})" in readme
+    assert (ROOT / name).is_file()
 
 
 def test_the_license_is_the_mit_the_package_declares():
-    import tomllib
-
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"]
     text = (ROOT / "LICENSE").read_text()
     assert declared == {"text": "MIT"} and text.startswith("MIT License")
