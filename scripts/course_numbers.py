@@ -254,7 +254,7 @@ def section_seconds(record: dict, ids: str) -> float:
 
 
 def compute() -> dict:
-    """Everything the markers may show, from the records, the stored outputs and the guide's teach column."""
+    """Everything the markers may show, from the records, the stored outputs and docs/study_times.toml."""
     teach = study_times()
     gpu_proof = _script("gpu_proof")
     estimates = json.loads(gpu_proof.ESTIMATES.read_text()) if gpu_proof.ESTIMATES.exists() else None
