@@ -73,13 +73,16 @@ test-min: $(MIN_VENV)/.installed
 $(MIN_VENV)/.installed: pyproject.toml requirements.txt requirements-min.txt
 	test -x $(MIN_VENV)/bin/python || $(PYTHON) -m venv $(MIN_VENV)
 	$(MIN_VENV)/bin/python -m pip install -q "$(TORCH_MIN)" "setuptools>=70.1"  # bdist_wheel: tests/test_install.py
-	$(MIN_VENV)/bin/python -m pip install -q -r requirements.txt -c requirements-min.txt -e ".[offline]"
+	$(MIN_VENV)/bin/python -m pip install -q -c requirements-min.txt -e ".[offline]" "jupyterlab>=4" "nbval>=0.11" "pytest>=8"
 	$(MIN_VENV)/bin/python -m pip check
 	$(MIN_VENV)/bin/python -m pip list --format=freeze | grep -iE '^(torch|transformers|datasets|huggingface.hub|pyarrow|numpy|matplotlib|ipywidgets|tqdm|pillow)=='
 	touch $@
 
-# the student editions notebooks/NN_name.ipynb, built from their sources solutions/NN_name.ipynb
-editions: setup
+# the student editions notebooks/NN_name.ipynb, built from their sources solutions/NN_name.ipynb. tools/editions.py
+# needs nbformat only, so this target installs no torch: a contributor fixing a typo downloads nothing heavy.
+editions:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import nbformat" 2>/dev/null || $(BIN)/python -m pip install -q nbformat
 	$(BIN)/python -m tools.editions
 
 # The offline pack (tools/pack.py, docs/teaching.md), one builder for rooms and GPU nodes: `make pack` on a machine

@@ -68,11 +68,6 @@ def test_formats_and_sums():
     assert numbers.section_seconds(record, "Setup+1") == 3.5
     with pytest.raises(KeyError):
         numbers.section_seconds(record, "9")
-    guide = (
-        "### 07 · A lesson\n\n| section | teach | a |\n| --- | --- | --- |\n| 1 A | 30 min | x |\n"
-        "| 2 B | 1 h 15 min | x |\n| Exercises (2) | 30–60 min | x |\n| whole notebook | 9 h | x |\n"
-    )
-    assert numbers.teach_times(guide) == {"07": {"lesson": "1 h 45 min", "exercises": "30–60 min"}}
 
 
 def test_a_wrong_number_is_found_and_filled(tmp_path):

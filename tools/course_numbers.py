@@ -10,8 +10,8 @@ marker with its value:
   machine and its load average while the notebook ran);
 - the **stored outputs** of the notebooks (`solutions/NN_*.ipynb`; 00: `notebooks/`), which the `cpu` runs
   made: the headline results (`RESULTS` below) are read from them;
-- and the *teach* column of docs/teaching.md's tables (estimates, written by hand there): their sum is the
-  lesson time that the guide and the notebook headers state.
+- the **study times** `docs/study_times.toml` (minutes per section and per exercise, estimates written by
+  hand there): their sums are every lesson and exercise time that README, guide and notebook headers state.
 
     python -m tools.course_numbers measure --profile cpu 00 01 05    # run each notebook in place (stores its
                                                                        # outputs), time it, rebuild the editions
@@ -22,7 +22,9 @@ marker with its value:
 `measure` ends by filling the markers too. tests/test_course_numbers.py runs the check, so README, guide,
 headers and the stored outputs cannot drift apart. Keys: `NN.PROFILE.time`, `NN.PROFILE.how`,
 `NN.PROFILE.sections:ID+ID` (seconds of those `##` sections; ID is a section's number, or its title when it
-has none), `NN.cpu.RESULT` (see `RESULTS`), `NN.teach.lesson`, `NN.teach.exercises`, `all.how`.
+has none), `NN.cpu.RESULT` (see `RESULTS`), `NN.teach.lesson` (the sections' study minutes summed),
+`NN.teach.exercises` (easy–all, e.g. '30–120 min'), `NN.teach.sections:ID+ID`, `NN.teach.exercises:N+N`,
+`all.teach.lesson`, `all.teach.exercises`, `all.how`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import re
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,7 +50,8 @@ from tools.notebook_times import LoadSampler, machine, sections_of
 ROOT = Path(__file__).resolve().parent.parent
 TIMES = ROOT / "benchmarks" / "results" / "times"
 NUMBERS = ROOT / "benchmarks" / "results" / "course_numbers.json"
-DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "teaching.md"]
+STUDY = ROOT / "docs" / "study_times.toml"
+DOCUMENTS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "docs" / "teaching.md"]
 PROFILES = ("smoke", "cpu", "gpu")
 MARKER = re.compile(
     r"<!-- num:(?P<key>[^>]+?) -->(?P<value>(?:(?!<!--).)*?)<!-- /num -->", re.S
@@ -114,7 +118,7 @@ def results(nn: str, path: Path) -> dict[str, str]:
     return found
 
 
-# ---- teach times: the estimates in docs/teaching.md's tables ----------------------------------------------------
+# ---- study times: docs/study_times.toml, summed ------------------------------------------------------------------
 
 
 def _minutes(text: str) -> int:
@@ -129,16 +133,39 @@ def show_minutes(total: int) -> str:
     return " ".join(([f"{hours} h"] if hours else []) + ([f"{minutes} min"] if minutes or not hours else []))
 
 
-def teach_times(guide: str) -> dict[str, dict[str, str]]:
-    """NN -> {'lesson': sum of the section rows' teach column, 'exercises': the Exercises row's} from the guide."""
+def study_times(path: Path = STUDY) -> dict[str, dict]:
+    """NN -> {'lesson', 'exercises', 'sections', 'each_exercise'}: docs/study_times.toml's minutes, summed."""
     found = {}
-    for head in re.finditer(r"^### (\d\d) · .*$", guide, re.M):
-        table = re.search(r"((?:^\|.*\n)+)", guide[head.end() :], re.M)
-        rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table.group(1).splitlines()[2:]]
-        lesson = sum(_minutes(r[1]) for r in rows if not r[0].startswith(("Exercises", "whole notebook")))
-        exercises = next((MARKER.sub(r"\g<value>", r[1]) for r in rows if r[0].startswith("Exercises")), "")
-        found[head.group(1)] = {"lesson": show_minutes(lesson), "exercises": exercises}
+    for nn, entry in tomllib.loads(path.read_text()).items():
+        sections, each = entry.get("sections", {}), entry.get("exercises", {})
+        easy = sum(each[n] for n in entry.get("easy", []))
+        found[nn] = {
+            "lesson": show_minutes(sum(sections.values())),
+            "exercises": f"{easy}–{sum(each.values())} min" if each else "",
+            "sections": sections,
+            "each_exercise": each,
+            "easy": entry.get("easy", []),
+        }
     return found
+
+
+def study_minutes(minutes: dict[str, int], ids: str) -> int:
+    """The study minutes of the sections (or exercises) named by 'ID+ID'."""
+    missing = [i for i in ids.split("+") if i not in minutes]
+    if missing:
+        raise KeyError(f"no study time for {missing} in {STUDY.name} (it has {sorted(minutes)})")
+    return sum(minutes[i] for i in ids.split("+"))
+
+
+def all_study(numbers: dict, name: str) -> str:
+    """The whole course: 'lesson' (every section) or 'exercises' (the easy ones to all of them)."""
+    teach = [entry["teach"] for entry in numbers["notebooks"].values() if entry["teach"]]
+    if name == "lesson":
+        return show_minutes(sum(sum(t["sections"].values()) for t in teach))
+    if name == "exercises":
+        easy = sum(t["each_exercise"][n] for t in teach for n in t["easy"])
+        return f"{show_minutes(easy)} to {show_minutes(sum(sum(t['each_exercise'].values()) for t in teach))}"
+    raise KeyError(f"all.teach.{name}")
 
 
 # ---- timing records ------------------------------------------------------------------------------------------------
@@ -222,8 +249,8 @@ def gpu_measured(nn: str, results: Path = GPU_RESULTS) -> dict | None:
 
 
 def compute() -> dict:
-    """Everything the markers may show, from the records, the stored outputs and the guide's teach column."""
-    teach = teach_times((ROOT / "docs" / "teaching.md").read_text())
+    """Everything the markers may show, from the records, the stored outputs and docs/study_times.toml."""
+    teach = study_times()
     numbers: dict = {"generated_by": "python -m tools.course_numbers (do not edit: rerun it)", "notebooks": {}}
     for nn, path in notebooks().items():
         entry: dict = {
@@ -261,12 +288,18 @@ def value(key: str, numbers: dict) -> str:
     """The text a marker with this key shows."""
     if key == "all.how":
         return all_how(numbers)
+    if key.startswith("all.teach."):
+        return all_study(numbers, key.removeprefix("all.teach."))
     nn, rest = key.split(".", 1)
     entry = numbers["notebooks"].get(nn)
     if entry is None:
         raise KeyError(f"no notebook {nn}")
     if rest.startswith("teach."):
-        return entry["teach"][rest.removeprefix("teach.")]
+        name = rest.removeprefix("teach.")
+        if name.startswith(("sections:", "exercises:")):
+            part, ids = name.split(":", 1)
+            return show_minutes(study_minutes(entry["teach"]["each_exercise" if part == "exercises" else part], ids))
+        return entry["teach"][name]
     profile, name = rest.split(".", 1)
     if profile == "cpu" and name in entry["results_cpu"]:
         return entry["results_cpu"][name]
@@ -298,7 +331,7 @@ def fill(text: str, numbers: dict, where: str, problems: list[str]) -> str:
 
 
 def places() -> list[Path]:
-    """The files with markers: README, the guide, and every notebook source (00: notebooks/)."""
+    """The files with markers: README, CONTRIBUTING, the guide, and every notebook source (00: notebooks/)."""
     return DOCUMENTS + list(notebooks().values())
 
 
