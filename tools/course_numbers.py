@@ -121,13 +121,6 @@ def results(nn: str, path: Path) -> dict[str, str]:
 # ---- study times: docs/study_times.toml, summed ------------------------------------------------------------------
 
 
-def _minutes(text: str) -> int:
-    """'1 h 30 min' -> 90."""
-    hours = re.search(r"(\d+)\s*h\b", text)
-    minutes = re.search(r"(\d+)\s*min", text)
-    return (int(hours.group(1)) * 60 if hours else 0) + (int(minutes.group(1)) if minutes else 0)
-
-
 def show_minutes(total: int) -> str:
     hours, minutes = divmod(total, 60)
     return " ".join(([f"{hours} h"] if hours else []) + ([f"{minutes} min"] if minutes or not hours else []))
