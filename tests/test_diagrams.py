@@ -186,6 +186,10 @@ def test_uncentred_inputs_stretch_the_bowl_and_the_steep_axis_zig_zags(sp500):
     assert raw.condition_number > 15 and centred.condition_number < 1.2  # the offset alone stretches the bowl
     assert raw.critical_lr < 0.25 < 0.9 < centred.critical_lr
     assert raw.zigzags and not centred.zigzags
+    from helpers.plot import PROJECTOR_DPI, small_texts
+
+    fig.canvas.draw()  # legible on a projector, as tests/test_plot.py asks of every course figure
+    assert fig.dpi >= PROJECTOR_DPI and not small_texts(fig)
     hessian = torch.autograd.functional.hessian(
         lambda p: ((p[0] * inputs["uncentred"].double() + p[1] - y.double()) ** 2).mean(), torch.zeros(2).double()
     )
