@@ -1,4 +1,4 @@
-"""Notebook 01's diagrams: broadcasting on a grid of cells (§1.4) and the graph of the `Value` engine (§3)."""
+"""Notebook 01's diagrams: broadcasting (§1.4), the graph of the `Value` engine (§3), gradient descent (§4.2)."""
 
 from __future__ import annotations
 
@@ -238,6 +238,13 @@ class DescentRun:
     best_loss: float
     critical_lr: float  # 2 / the largest curvature of the loss: above it every step overshoots further
     regime: str  # "crawls", "converges" or "diverges"
+    curvatures: tuple[float, float] = (0.0, 0.0)  # the two curvatures of the bowl, smallest first
+    zigzags: bool = False  # 1 < lr x largest curvature < 2: each step overshoots the steep axis, less each time
+
+    @property
+    def condition_number(self) -> float:
+        """Largest over smallest curvature: how stretched the bowl is (1 is round)."""
+        return self.curvatures[1] / self.curvatures[0]
 
 
 def line_mse_curvatures(x: torch.Tensor) -> torch.Tensor:
@@ -283,62 +290,134 @@ def gradient_descent(
     solution = torch.linalg.lstsq(design, y.double().unsqueeze(1)).solution.flatten()
     best = (solution[0].item(), solution[1].item())
     best_loss = ((design @ solution - y.double()) ** 2).mean().item()
-    critical = 2 / line_mse_curvatures(x).max().item()
+    low, high = line_mse_curvatures(x).tolist()
+    critical = 2 / high
     if lr >= critical:
         regime = "diverges"
     elif losses[-1] - best_loss > 0.01 * (losses[0] - best_loss):
         regime = "crawls"
     else:
         regime = "converges"
-    return DescentRun(lr, torch.tensor(path[: len(losses)]), losses, best, best_loss, critical, regime)
+    return DescentRun(
+        lr, torch.tensor(path[: len(losses)]), losses, best, best_loss, critical, regime, (low, high), 1 < lr * high < 2
+    )
 
 
-def draw_gradient_descent(
-    x: torch.Tensor, y: torch.Tensor, lrs: Sequence[float], steps: int = 30, start: tuple[float, float] = (0.0, 0.0)
-) -> tuple[Figure, list[DescentRun]]:
-    """One column per learning rate: the path of (w, b) over the loss's contours, and the loss per step. 01 §4.2."""
-    if not 1 <= len(lrs) <= 4:
-        raise DiagramError(f"draw_gradient_descent draws 1 to 4 learning rates side by side, got {len(lrs)}")
-    runs = [gradient_descent(x, y, lr, steps, start) for lr in lrs]
-    (w_best, b_best), floor = runs[0].best, runs[0].best_loss
+COLOURS = {"crawls": "tab:orange", "converges": "tab:green", "diverges": "tab:red"}
+
+
+def _draw_column(
+    top: plt.Axes,
+    bottom: plt.Axes,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    run: DescentRun,
+    steps: int,
+    start: tuple[float, float],
+    label: str = "",
+) -> None:
+    """One run: its path of (w, b) over the contours of its own loss (top), and its loss per step (bottom)."""
+    (w_best, b_best), floor = run.best, run.best_loss
     w_span = max(abs(w_best - start[0]), 0.5) * 2.2
     b_span = max(abs(b_best - start[1]), 0.5) * 1.6
+    if run.regime != "diverges":  # widen to show the whole path (a zig-zag swings far out), up to twice as wide
+        w_span = min(max(w_span, 1.1 * (run.path[:, 0] - w_best).abs().max().item()), 2 * w_span)
+        b_span = min(max(b_span, 1.1 * (run.path[:, 1] - b_best).abs().max().item()), 2 * b_span)
     ws = torch.linspace(w_best - w_span, w_best + w_span, 90, dtype=torch.float64)
     bs = torch.linspace(b_best - b_span, b_best + b_span, 90, dtype=torch.float64)
     xd, yd = x.detach().double().flatten(), y.detach().double().flatten()
     grid = ((ws[None, :, None] * xd + bs[:, None, None] - yd) ** 2).mean(-1)  # (b, w)
     levels = floor + (grid.max().item() - floor) * torch.logspace(-3, 0, 8).numpy()
-    fig, axes = plt.subplots(
+    colour = COLOURS[run.regime]
+    top.contour(ws.numpy(), bs.numpy(), grid.numpy(), levels=levels, colors="#999", linewidths=0.8)
+    top.plot(*run.path.T.numpy(), "o-", color=colour, ms=3.5, lw=1.3, clip_on=True)
+    top.plot(*start, "ks", ms=6, label="start")
+    top.plot(w_best, b_best, "k*", ms=12, label="least squares")
+    top.set(xlim=(ws[0].item(), ws[-1].item()), ylim=(bs[0].item(), bs[-1].item()), xlabel="w", ylabel="b")
+    top.set_title(
+        (f"{label}\n" if label else "")
+        + f"learning rate {run.lr:.3g}: {run.regime}"
+        + (", zig-zags" if run.zigzags and run.regime != "diverges" else ""),
+        fontsize=LABEL_PT + 2,
+        color=colour,
+    )
+    top.legend(loc="lower right", fontsize=LABEL_PT)
+    bottom.semilogy(range(len(run.losses)), run.losses, "o-", color=colour, ms=3, lw=1.3)
+    bottom.axhline(run.best_loss, color="k", ls="--", lw=1, label=f"least squares: {run.best_loss:.4f}")
+    bottom.set(xlabel="step", ylabel="mean squared error (log)", xlim=(0, steps))
+    bottom.grid(alpha=0.3)
+    bottom.legend(loc="upper right", fontsize=LABEL_PT)
+    for ax in (top, bottom):
+        ax.tick_params(labelsize=LABEL_PT)
+        ax.xaxis.label.set_size(LABEL_PT)
+        ax.yaxis.label.set_size(LABEL_PT)
+
+
+def _columns(count: int) -> tuple[Figure, object]:
+    """A figure with `count` columns of (contours above, loss curve below), at the course's dpi."""
+    return plt.subplots(
         2,
-        len(runs),
-        figsize=(3.9 * len(runs) + 0.4, 6.2),
+        count,
+        figsize=(max(3.9 * count + 0.4, 6.4), 6.2),
         dpi=PROJECTOR_DPI,
         squeeze=False,
         gridspec_kw=dict(height_ratios=[1.35, 1]),
     )
-    colours = {"crawls": "tab:orange", "converges": "tab:green", "diverges": "tab:red"}
+
+
+def _bowl(run: DescentRun) -> str:
+    """The bowl's shape in words: its curvatures, condition number and critical learning rate."""
+    low, high = run.curvatures
+    return (
+        f"curvatures {low:.2f} and {high:.2f} (condition number {run.condition_number:.1f}): "
+        f"it diverges above lr = {run.critical_lr:.2f}"
+    )
+
+
+def draw_gradient_descent(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lrs: Sequence[float],
+    steps: int = 30,
+    start: tuple[float, float] = (0.0, 0.0),
+    inputs: str = "",
+) -> tuple[Figure, list[DescentRun]]:
+    """One column per learning rate: the path of (w, b) over the loss's contours, and the loss per step. 01 §4.2."""
+    if not 1 <= len(lrs) <= 4:
+        raise DiagramError(f"draw_gradient_descent draws 1 to 4 learning rates side by side, got {len(lrs)}")
+    runs = [gradient_descent(x, y, lr, steps, start) for lr in lrs]
+    fig, axes = _columns(len(runs))
     for (top, bottom), run in zip(axes.T, runs):
-        colour = colours[run.regime]
-        top.contour(ws.numpy(), bs.numpy(), grid.numpy(), levels=levels, colors="#999", linewidths=0.8)
-        top.plot(*run.path.T.numpy(), "o-", color=colour, ms=3.5, lw=1.3, clip_on=True)
-        top.plot(*start, "ks", ms=6, label="start")
-        top.plot(w_best, b_best, "k*", ms=12, label="least squares")
-        top.set(xlim=(ws[0].item(), ws[-1].item()), ylim=(bs[0].item(), bs[-1].item()), xlabel="w", ylabel="b")
-        top.set_title(f"learning rate {run.lr:.3g}: {run.regime}", fontsize=LABEL_PT + 2, color=colour)
-        top.legend(loc="lower right", fontsize=LABEL_PT)
-        bottom.semilogy(range(len(run.losses)), run.losses, "o-", color=colour, ms=3, lw=1.3)
-        bottom.axhline(run.best_loss, color="k", ls="--", lw=1, label=f"least squares: {run.best_loss:.4f}")
-        bottom.set(xlabel="step", ylabel="mean squared error (log)", xlim=(0, steps))
-        bottom.grid(alpha=0.3)
-        bottom.legend(loc="upper right", fontsize=LABEL_PT)
-        for ax in (top, bottom):
-            ax.tick_params(labelsize=LABEL_PT)
-            ax.xaxis.label.set_size(LABEL_PT)
-            ax.yaxis.label.set_size(LABEL_PT)
+        _draw_column(top, bottom, x, y, run, steps, start)
     fig.suptitle(
         f"Gradient descent on the S&P 500 line, {steps} steps from (w, b) = {start}:"
-        + ("\n" if len(runs) == 1 else " ")  # one narrow column: two lines
-        + f"it diverges above lr = {runs[0].critical_lr:.2f}",
+        + (f"\ninputs: {inputs}\n" if inputs else "\n")
+        + _bowl(runs[0]),
+        fontsize=LABEL_PT + 2,
+    )
+    fig.tight_layout()
+    return fig, runs
+
+
+def draw_conditioning(
+    inputs: Mapping[str, torch.Tensor],
+    y: torch.Tensor,
+    lr: float,
+    steps: int = 30,
+    start: tuple[float, float] = (0.0, 0.0),
+) -> tuple[Figure, list[DescentRun]]:
+    """One column per choice of input x (e.g. uncentred, centred), all at the same learning rate. 01 §4.2."""
+    if not 1 <= len(inputs) <= 4:
+        raise DiagramError(f"draw_conditioning draws 1 to 4 choices of inputs side by side, got {len(inputs)}")
+    runs = [gradient_descent(x, y, lr, steps, start) for x in inputs.values()]
+    fig, axes = _columns(len(runs))
+    for (top, bottom), run, (name, x) in zip(axes.T, runs, inputs.items()):
+        _draw_column(top, bottom, x, y, run, steps, start, label=name)
+        bottom.set_title(
+            f"condition number {run.condition_number:.1f}, critical lr {run.critical_lr:.2f}", fontsize=LABEL_PT
+        )
+    fig.suptitle(
+        f"The same data and learning rate ({lr:.3g}), {steps} steps: only the inputs' offset differs",
         fontsize=LABEL_PT + 2,
     )
     fig.tight_layout()
@@ -346,16 +425,22 @@ def draw_gradient_descent(
 
 
 class GradientDescentExplorer:
-    """A learning-rate slider (standard ipywidgets) over `draw_gradient_descent` for one rate; 01 §4.2.
+    """A learning-rate slider and an inputs switch (standard ipywidgets) over `draw_gradient_descent`; 01 §4.2.
 
-    `widget` is what the notebook displays: a `FloatLogSlider` above an `Output` that is redrawn when the
-    slider is released. `run` is the DescentRun on show, so a test can move the slider and read the result.
+    `widget` is what the notebook displays: a `FloatLogSlider` (and, for several choices of inputs, `ToggleButtons`)
+    above an `Output` that is redrawn when a control changes. `run` is the DescentRun on show, so a test can move
+    the controls and read the result.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, lr: float = 0.1, steps: int = 30) -> None:
+    def __init__(
+        self, x: torch.Tensor | Mapping[str, torch.Tensor], y: torch.Tensor, lr: float = 0.1, steps: int = 30
+    ) -> None:
         import ipywidgets as widgets
 
-        self.x, self.y, self.steps = x, y, steps
+        self.inputs = dict(x) if isinstance(x, Mapping) else {"": x}
+        if not self.inputs:
+            raise DiagramError("GradientDescentExplorer needs an x tensor, or a dict of named choices of x")
+        self.y, self.steps = y, steps
         self.slider = widgets.FloatLogSlider(
             value=lr,
             base=10,
@@ -368,17 +453,25 @@ class GradientDescentExplorer:
             layout=widgets.Layout(width="60%"),
             style={"description_width": "initial"},
         )
+        self.switch = widgets.ToggleButtons(
+            options=list(self.inputs), description="inputs", style={"description_width": "initial"}
+        )
         self.view = widgets.Output()
-        self.widget = widgets.VBox([self.slider, self.view])
+        controls = [self.slider] + ([self.switch] if len(self.inputs) > 1 else [])
+        self.widget = widgets.VBox([*controls, self.view])
         self.run: DescentRun | None = None
         self.slider.observe(lambda change: self.redraw(), names="value")
+        self.switch.observe(lambda change: self.redraw(), names="value")
         self.redraw()
 
     def redraw(self) -> DescentRun:
-        """Draw the path for the slider's learning rate into the view (replacing the last picture)."""
+        """Draw the path for the chosen inputs and learning rate into the view (replacing the last picture)."""
         from IPython.display import display
 
-        fig, (self.run,) = draw_gradient_descent(self.x, self.y, [self.slider.value], self.steps)
+        name = self.switch.value
+        fig, (self.run,) = draw_gradient_descent(
+            self.inputs[name], self.y, [self.slider.value], self.steps, inputs=name
+        )
         self.view.clear_output(wait=True)
         with self.view:
             display(fig)
@@ -387,8 +480,9 @@ class GradientDescentExplorer:
 
     def _ipython_display_(self) -> None:
         """Show the widget; a notebook saved without widget state keeps only the text/plain line below."""
+        switch = f" and a switch between {' / '.join(self.inputs)} inputs" if len(self.inputs) > 1 else ""
         show_widget(
             self.widget,
-            f"[a learning-rate slider, from {10**self.slider.min:.3f} to {10**self.slider.max:.2f}: "
+            f"[a learning-rate slider, from {10**self.slider.min:.3f} to {10**self.slider.max:.2f}{switch}: "
             "it moves in JupyterLab, Colab or VS Code with a running kernel]",
         )

@@ -254,49 +254,171 @@ def check_softplus(Softplus: type) -> None:
     c.verdict()
 
 
-def check_engine_fit(w_v, b_v, xs: list[float], ys: list[float]) -> None:
-    """Exercise 6 (01 §3, §4.2): w and b trained with the Value engine reach the least-squares line to 1e-3."""
+def _graph_nodes(root) -> list:
+    """Every Value below `root` (itself included), found by walking `_parents` as the engine's backward does."""
+    seen: dict[int, object] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen[id(node)] = node
+            stack.extend(getattr(node, "_parents", ()))
+    return list(seen.values())
+
+
+def _fit_counting_backward(fit_line: Callable, Value: type, xs: list[float], ys: list[float], steps: int, lr: float):
+    """Run fit_line while counting the calls of Value.backward; return its result, the count and the last root."""
+    seen = {"count": 0, "root": None}  # only the last root is kept: older graphs can be freed
+    original = Value.backward
+
+    def counting(self, *args, **kwargs):
+        seen["count"], seen["root"] = seen["count"] + 1, self
+        return original(self, *args, **kwargs)
+
+    Value.backward = counting
+    try:
+        result = fit_line(xs, ys, steps, lr)
+    finally:
+        Value.backward = original
+    return result, seen["count"], seen["root"]
+
+
+def _least_squares(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """The least-squares line (slope, intercept) through the points, in float64."""
+    design = torch.tensor([xs, [1.0] * len(xs)], dtype=torch.float64).T
+    target = torch.tensor(ys, dtype=torch.float64).unsqueeze(1)
+    slope, intercept = torch.linalg.lstsq(design, target).solution.squeeze(1).tolist()
+    return slope, intercept
+
+
+def check_engine_fit(fit_line: Callable, Value: type, xs: list[float], ys: list[float]) -> None:
+    """Exercise 6 (01 §3, §4.2): fit_line trains w and b with the Value engine's backward to the least-squares line.
+
+    The check runs `fit_line` itself, on the notebook's points and on a line of its own, while counting the calls
+    of `Value.backward`: numbers copied from `torch.linalg.lstsq` or from a PyTorch fit never call it.
+    """
     c = Checker("Exercise 6 (train with your own engine)")
-    if c.unanswered(
-        getattr(w_v, "data", 0.0) == 0.0 and getattr(b_v, "data", 0.0) == 0.0,
-        "loop: build the MSE from Values, reset grads, backward, then w_v.data -= lr * w_v.grad",
-    ):
+    steps, lr = 200, 0.1
+    try:
+        first, count, root = _fit_counting_backward(fit_line, Value, xs, ys, steps, lr)
+        w, b = first
+        missing = getattr(w, "data", None) == 0.0 and getattr(b, "data", None) == 0.0
+    except Exception:
+        first, count, root, missing = None, 0, None, False
+    if c.unanswered(missing, "loop: build the MSE from Values, reset the grads, backward, then w.data -= lr * w.grad"):
         c.verdict()
         return
     c.check(
-        all(hasattr(v, "data") and hasattr(v, "grad") for v in (w_v, b_v)),
-        "w_v and b_v are Values",
-        "keep w_v and b_v as Value objects and update their .data",
+        first is not None and all(isinstance(v, Value) for v in first),
+        "fit_line returns two Values, w and b",
+        "return w, b: the Value objects you trained (update their .data, do not replace them)",
     )
-    design = torch.tensor([xs, [1.0] * len(xs)], dtype=torch.float64).T
-    target = torch.tensor(ys, dtype=torch.float64).unsqueeze(1)
-    w_ls, b_ls = torch.linalg.lstsq(design, target).solution.squeeze(1).tolist()
+    if first is None or not all(isinstance(v, Value) for v in first):
+        c.verdict()
+        return
+    w, b = first
+    c.check(
+        count >= steps // 2 and root is not None and {id(w), id(b)} <= {id(n) for n in _graph_nodes(root)},
+        f"the fit ran on your engine: Value.backward was called {count} times, on graphs that reach w and b",
+        "build the loss from w and b with Value operations and call loss.backward() once per step; "
+        "numbers from torch.linalg.lstsq or a PyTorch fit are not trained by your engine",
+    )
     hint = (
         "train longer or with a larger step; check that the gradients are reset before every backward "
         "(they accumulate) and that the loss is the mean, not the sum"
     )
-    c.check(lambda: abs(w_v.data - w_ls) < 1e-3, "w agrees with the least-squares slope to 1e-3", hint)
-    c.check(lambda: abs(b_v.data - b_ls) < 1e-3, "b agrees with the least-squares intercept to 1e-3", hint)
+    w_ls, b_ls = _least_squares(xs, ys)
+    c.check(
+        lambda: abs(w.data - w_ls) < 1e-3 and abs(b.data - b_ls) < 1e-3,
+        f"on the notebook's {len(xs)} points, w and b agree with the least-squares line to 1e-3",
+        hint,
+    )
+    gen = torch.Generator().manual_seed(6)
+    other = [1.5 - 0.4 * xi + 0.05 * torch.randn((), generator=gen).item() for xi in xs]
+    w_ls2, b_ls2 = _least_squares(xs, other)
+    c.check(
+        lambda: (lambda wb: abs(wb[0].data - w_ls2) < 1e-3 and abs(wb[1].data - b_ls2) < 1e-3)(
+            fit_line(xs, other, steps, lr)
+        ),
+        "on the check's own points (another line), w and b agree with its least-squares line to 1e-3",
+        "fit the xs and ys that fit_line receives, starting from w = b = 0 each time: nothing fixed in advance",
+    )
     c.verdict()
 
 
+class _Watch:
+    """What the model was doing when it ran: inside a pass over the validation loader or not, its mode, grad."""
+
+    def __init__(self, model: nn.Module, x_val: torch.Tensor, y_val: torch.Tensor) -> None:
+        self.model, self.x_val, self.y_val = model, x_val, y_val
+        self.in_val = False
+        self.quiet = False
+        self.calls: list[tuple[bool, bool, bool]] = []  # (during validation, model.training, grad enabled)
+        self.truth: list[float] = []  # after each full validation pass: the per-example MSE in eval mode
+
+    def hook(self, module: nn.Module, args) -> None:
+        if not self.quiet:
+            self.calls.append((self.in_val, module.training, torch.is_grad_enabled()))
+
+    def true_mse(self) -> float:
+        """The model's validation MSE, mean over all examples, in eval mode (the model's mode is restored)."""
+        self.quiet, was_training = True, self.model.training
+        device = next(self.model.parameters()).device
+        try:
+            self.model.eval()
+            with torch.no_grad():
+                return nn.functional.mse_loss(self.model(self.x_val.to(device)), self.y_val.to(device)).item()
+        finally:
+            self.model.train(was_training)
+            self.quiet = False
+
+
+class _WatchedLoader(DataLoader):
+    """The validation DataLoader, telling the watch when a pass over it runs and recording the truth after each."""
+
+    def __init__(self, watch: _Watch, *args, **kwargs) -> None:
+        self.watch = watch
+        super().__init__(*args, **kwargs)
+
+    def __iter__(self):
+        self.watch.in_val, complete = True, False
+        try:
+            yield from super().__iter__()
+            complete = True
+        finally:
+            self.watch.in_val = False
+            if complete:
+                self.watch.truth.append(self.watch.true_mse())
+
+
 def check_train_keep_best(train_keep_best: Callable, device: torch.device) -> None:
-    """Exercise 7 (01 §4.4): curves per epoch, validation MSE per example, the best epoch's weights at the end."""
+    """Exercise 7 (01 §4.4): curves per epoch, validation MSE per example in eval mode, the best epoch's weights.
+
+    The check's model has dropout, so a validation pass without model.eval() gives other numbers; its validation
+    batches are unequal (24, 24, 16), so a mean of the batches' means is not the mean over the examples.
+    """
     c = Checker("Exercise 7 (your own fit, keeping the best model)")
-    # A problem made to overfit: 32 noisy training points, a 64-unit MLP, 40 epochs. The validation MSE is best
-    # well before the last epoch (epochs 15-38 over 20 seeds of this set-up), so keeping the best is visible.
+    # A problem made to overfit: 32 noisy training points, a 64-unit MLP with dropout, 40 epochs. The validation
+    # MSE is best well before the last epoch, so keeping the best is visible.
     gen = torch.Generator().manual_seed(2)
     x = torch.rand(96, 1, generator=gen) * 2 - 1
     y = torch.sin(4 * x) + 0.5 * torch.randn(96, 1, generator=gen)
     train_loader = DataLoader(
         TensorDataset(x[:32], y[:32]), batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(2)
     )
-    val_loader = DataLoader(TensorDataset(x[32:], y[32:]), batch_size=16)
     epochs = 40
     torch.manual_seed(2)
-    model = nn.Sequential(nn.Linear(1, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1)).to(device)
+    model = nn.Sequential(
+        nn.Linear(1, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Dropout(0.2), nn.Linear(64, 1)
+    ).to(device)
+    watch = _Watch(model, x[32:], y[32:])
+    val_loader = _WatchedLoader(watch, TensorDataset(x[32:], y[32:]), batch_size=24)  # batches of 24, 24, 16
     start = copy.deepcopy(model.state_dict())
-    result = train_keep_best(model, train_loader, val_loader, epochs, 0.03, device)
+    handle = model.register_forward_pre_hook(watch.hook)
+    try:
+        result = train_keep_best(model, train_loader, val_loader, epochs, 0.03, device)
+    finally:
+        handle.remove()
     curves = result if isinstance(result, tuple) and len(result) == 2 else ([], [])
     if c.unanswered(not curves[0] and not curves[1], "fill train_curve and val_curve, one number per epoch"):
         c.verdict()
@@ -317,16 +439,87 @@ def check_train_keep_best(train_keep_best: Callable, device: torch.device) -> No
         "the model's weights changed",
         "the optimizer must be built on model.parameters()",
     )
+    during_val = [call for call in watch.calls if call[0]]
+    during_train = [call for call in watch.calls if not call[0]]
+    c.check(
+        bool(during_val) and not any(training for _, training, _ in during_val),
+        "validation runs in eval mode (model.eval(): the check's model has dropout, which must be off)",
+        "call model.eval() before the loop over val_loader",
+    )
+    c.check(
+        bool(during_train) and all(training for _, training, _ in during_train),
+        "training runs in train mode (model.train() again at the start of every epoch)",
+        "call model.train() before the loop over train_loader, in every epoch: eval() stays on until undone",
+    )
+    c.check(
+        bool(during_val) and not any(grad for _, _, grad in during_val),
+        "validation runs under torch.no_grad()",
+        "wrap the loop over val_loader in `with torch.no_grad():` (no graph, less memory)",
+    )
+    c.check(
+        lambda: (
+            len(watch.truth) == epochs and all(math.isclose(v, t, rel_tol=1e-5) for v, t in zip(val_curve, watch.truth))
+        ),
+        "each epoch's validation MSE is the mean over all validation examples (its batches hold 24, 24 and 16)",
+        "add up loss * len(xb) over the batches and divide by len(val_loader.dataset): a mean of the batches' means "
+        "weights the short last batch too much; and validate in eval mode, once per epoch, over every batch",
+    )
     model.eval()
     with torch.no_grad():
-        total = sum(
-            nn.functional.mse_loss(model(xb.to(device)), yb.to(device), reduction="sum").item() for xb, yb in val_loader
-        )
-    now = total / len(val_loader.dataset)
+        now = nn.functional.mse_loss(model(x[32:].to(device)), y[32:].to(device)).item()
+    chosen = watch.truth[val_curve.index(min(val_curve))] if len(watch.truth) == len(val_curve) else min(val_curve)
     c.check(
-        lambda: math.isclose(now, min(val_curve), rel_tol=1e-4),
-        "at the end the model holds the weights of its best validation epoch (its MSE equals the curve's minimum)",
-        "validation MSE: mean over all validation examples under no_grad in eval mode; keep a deepcopy of "
-        "state_dict() whenever it improves and load it after the last epoch",
+        lambda: math.isclose(now, chosen, rel_tol=1e-4),
+        "at the end the model holds the weights of its best validation epoch",
+        "keep a deepcopy of state_dict() whenever the validation MSE improves and load it after the last epoch",
+    )
+    c.verdict()
+
+
+def check_cross_entropy(cross_entropy: Callable) -> None:
+    """01 §4.5: cross_entropy(logits, labels, smoothing) gives PyTorch's loss and gradient, stably, with smoothing."""
+    c = Checker("Softmax and cross-entropy")
+    gen = torch.Generator().manual_seed(45)
+    logits = torch.randn(6, 4, generator=gen, dtype=torch.float64) * 3
+    labels = torch.tensor([0, 3, 1, 1, 2, 0])
+    try:
+        missing = cross_entropy(logits, labels) is None
+    except Exception:
+        missing = False
+    if c.unanswered(missing, "return the mean over the rows of -sum(target * log_softmax(logits))"):
+        c.verdict()
+        return
+    f = nn.functional
+    c.check(
+        lambda: _close(cross_entropy(logits, labels), f.cross_entropy(logits, labels), 1e-10),
+        "the loss equals torch.nn.functional.cross_entropy (a mean over the 6 rows)",
+        "loss of a row = log(sum_j e^(z_j)) - z_label; average the rows",
+    )
+    big = logits.clone()
+    big[0, 0], big[1, 2], big[2, 1] = 1000.0, -1000.0, 800.0
+    c.check(
+        lambda: (
+            bool(torch.isfinite(torch.as_tensor(cross_entropy(big, labels))))
+            and _close(cross_entropy(big, labels), f.cross_entropy(big, labels), 1e-8)
+        ),
+        "stable for logits of +-1000 (log-sum-exp: finite and still PyTorch's value)",
+        "subtract each row's maximum before exp: log sum e^(z_j) = m + log sum e^(z_j - m)",
+    )
+
+    def gradient_is_p_minus_y() -> bool:
+        z = logits.clone().requires_grad_()
+        (grad,) = torch.autograd.grad(cross_entropy(z, labels), z)
+        p_minus_y = (torch.softmax(logits, dim=1) - f.one_hot(labels, 4).double()) / len(labels)
+        return _close(grad, p_minus_y, 1e-10)
+
+    c.check(
+        gradient_is_p_minus_y,
+        "its autograd gradient is (softmax(z) - onehot(y)) / N",
+        "build the loss from tensor operations on the logits (no .item(), no .detach()), so autograd can follow",
+    )
+    c.check(
+        lambda: _close(cross_entropy(logits, labels, 0.1), f.cross_entropy(logits, labels, label_smoothing=0.1), 1e-10),
+        "label smoothing 0.1 gives PyTorch's label_smoothing=0.1 (target 1 - 0.1 + 0.1/K, others 0.1/K)",
+        "the smoothed target puts smoothing / K on every class and 1 - smoothing on top of that for the label",
     )
     c.verdict()

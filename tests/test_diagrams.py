@@ -121,7 +121,7 @@ def notebook_sp500(path=ROOT / "solutions" / "01_tensors_autograd.ipynb"):
     cells = [
         c
         for c in nbformat.read(path, as_version=4).cells
-        if c.cell_type == "code" and ('"Stocks.csv"' in c.source or "decades since 2006" in c.source)
+        if c.cell_type == "code" and ('"Stocks.csv"' in c.source or "x = (year - 2006) / 10" in c.source)
     ]
     assert len(cells) == 2, "notebook 01 no longer reads Stocks.csv and makes x and y in two cells"
     for cell in cells:
@@ -176,6 +176,37 @@ def test_gradient_descent_picture_and_its_slider(sp500):
     assert explorer.run.lr == pytest.approx(1.5) and explorer.run.regime == "diverges"
     with pytest.raises(DiagramError, match="1 to 4"):
         nb01.draw_gradient_descent(x, y, lrs=())
+
+
+def test_uncentred_inputs_stretch_the_bowl_and_the_steep_axis_zig_zags(sp500):
+    x, y = sp500
+    inputs = {"uncentred": x + 1.6, "centred": x}  # decades since 1990, decades since 2006
+    fig, (raw, centred) = nb01.draw_conditioning(inputs, y, lr=0.2, steps=30)
+    assert len(fig.axes) == 4 and "zig-zags" in fig.axes[0].get_title() and "zig-zags" not in fig.axes[1].get_title()
+    assert raw.condition_number > 15 and centred.condition_number < 1.2  # the offset alone stretches the bowl
+    assert raw.critical_lr < 0.25 < 0.9 < centred.critical_lr
+    assert raw.zigzags and not centred.zigzags
+    from helpers.plot import PROJECTOR_DPI, small_texts
+
+    fig.canvas.draw()  # legible on a projector, as tests/test_plot.py asks of every course figure
+    assert fig.dpi >= PROJECTOR_DPI and not small_texts(fig)
+    hessian = torch.autograd.functional.hessian(
+        lambda p: ((p[0] * inputs["uncentred"].double() + p[1] - y.double()) ** 2).mean(), torch.zeros(2).double()
+    )
+    steep = torch.linalg.eigh(hessian).eigenvectors[:, 1].float()  # the axis of the largest curvature
+    along = (raw.path - torch.tensor(raw.best).float()) @ steep
+    assert (along[1:] * along[:-1] < 0).float().mean() > 0.9  # the side of the valley flips at (nearly) every step
+    assert raw.losses[-1] - raw.best_loss > 100 * (centred.losses[-1] - centred.best_loss)  # still crawling
+    with pytest.raises(DiagramError, match="1 to 4"):
+        nb01.draw_conditioning({}, y, lr=0.2)
+
+
+def test_explorer_switch_moves_between_inputs(sp500):
+    x, y = sp500
+    explorer = nb01.GradientDescentExplorer({"centred": x, "uncentred": x + 1.6}, y, lr=0.3, steps=30)
+    assert explorer.run.regime == "converges" and len(explorer.widget.children) == 3  # slider, switch, picture
+    explorer.switch.value = "uncentred"  # the same rate now lies above the uncentred bowl's critical rate
+    assert explorer.run.regime == "diverges" and explorer.run.critical_lr < 0.3
 
 
 def test_broadcasting_refuses_shapes_that_do_not_fit():

@@ -224,24 +224,70 @@ def test_nb01_softplus(strict_mode):
         nb01.check_softplus(softplus(stable=False))
 
 
+def engine_fit(reset_grads=True):
+    """Exercise 6's answer: gradient descent on the notebook's own Value engine."""
+
+    def fit_line(xs, ys, steps, lr):
+        Value = fit_line.Value
+        w, b = Value(0.0), Value(0.0)
+        for _ in range(steps):
+            errors = [w * xi + b + (-yi) for xi, yi in zip(xs, ys)]
+            mse = sum(e * e for e in errors) * (1 / len(errors))
+            if reset_grads:
+                w.grad = b.grad = 0.0
+            mse.backward()
+            w.data -= lr * w.grad
+            b.data -= lr * b.grad
+        return w, b
+
+    return fit_line
+
+
 def test_nb01_engine_fit(strict_mode):
     Value = notebook_engine()
-    xs, ys = [-1.0, 0.0, 1.0, 2.0], [1.0, 2.0, 2.9, 4.2]
-    design = torch.tensor([xs, [1.0] * 4], dtype=torch.float64).T
-    w, b = torch.linalg.lstsq(design, torch.tensor(ys, dtype=torch.float64).unsqueeze(1)).solution.squeeze(1).tolist()
-    nb01.check_engine_fit(Value(w), Value(b), xs, ys)
-    with pytest.raises(CheckFailed, match="slope"):
-        nb01.check_engine_fit(Value(w + 0.01), Value(b), xs, ys)
+    xs = torch.linspace(-1.6, 1.6, 39).tolist()
+    ys = [3.07 + 0.28 * x + 0.1 * math.sin(7 * x) for x in xs]
+    right = engine_fit()
+    right.Value = Value
+    nb01.check_engine_fit(right, Value, xs, ys)
+
+    def least_squares(xs, ys, steps, lr):  # copied from torch.linalg.lstsq: right numbers, no engine
+        design = torch.tensor([xs, [1.0] * len(xs)], dtype=torch.float64).T
+        w, b = torch.linalg.lstsq(design, torch.tensor(ys, dtype=torch.float64).unsqueeze(1)).solution.flatten()
+        return Value(w.item()), Value(b.item())
+
+    def torch_fit(xs, ys, steps, lr):  # PyTorch's autograd, copied into Values
+        p = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+        x, y = torch.tensor(xs, dtype=torch.float64), torch.tensor(ys, dtype=torch.float64)
+        for _ in range(steps):
+            p.grad = None
+            ((p[0] * x + p[1] - y) ** 2).mean().backward()
+            with torch.no_grad():
+                p -= lr * p.grad
+        return Value(p[0].item()), Value(p[1].item())
+
+    with pytest.raises(CheckFailed, match="ran on your engine"):
+        nb01.check_engine_fit(least_squares, Value, xs, ys)
+    with pytest.raises(CheckFailed, match="ran on your engine"):
+        nb01.check_engine_fit(torch_fit, Value, xs, ys)
+    w_fixed, b_fixed = least_squares(xs, ys, 0, 0)
+    with pytest.raises(CheckFailed, match="check's own points"):  # the notebook's answer, typed in
+        nb01.check_engine_fit(lambda *args: (Value(w_fixed.data), Value(b_fixed.data)), Value, xs, ys)
+    no_reset = engine_fit(reset_grads=False)
+    no_reset.Value = Value
+    with pytest.raises(CheckFailed, match="least-squares line"):  # gradients accumulate over the steps
+        nb01.check_engine_fit(no_reset, Value, xs, ys)
     with pytest.raises(CheckFailed, match="not answered"):
-        nb01.check_engine_fit(Value(0.0), Value(0.0), xs, ys)
+        nb01.check_engine_fit(lambda *args: (Value(0.0), Value(0.0)), Value, xs, ys)
 
 
-def trainer(keep_best):
+def trainer(keep_best=True, per_example=True, evaluate=True, back_to_train=True):
     def train_keep_best(model, train_loader, val_loader, epochs, lr, device):
         opt, loss_fn, train_curve, val_curve = torch.optim.Adam(model.parameters(), lr=lr), nn.MSELoss(), [], []
         best, state = math.inf, None
-        for _ in range(epochs):
-            model.train()
+        for epoch in range(epochs):
+            if back_to_train or epoch == 0:
+                model.train()
             total = 0.0
             for xb, yb in train_loader:
                 opt.zero_grad()
@@ -250,11 +296,15 @@ def trainer(keep_best):
                 opt.step()
                 total += loss.item() * len(xb)
             train_curve.append(total / len(train_loader.dataset))
-            model.eval()
+            if evaluate:
+                model.eval()
             with torch.no_grad():
-                val_curve.append(
-                    sum(loss_fn(model(xb), yb).item() * len(xb) for xb, yb in val_loader) / len(val_loader.dataset)
-                )
+                if per_example:
+                    val_total = sum(loss_fn(model(xb), yb).item() * len(xb) for xb, yb in val_loader)
+                    val = val_total / len(val_loader.dataset)
+                else:  # the mean of the batches' means
+                    val = sum(loss_fn(model(xb), yb).item() for xb, yb in val_loader) / len(val_loader)
+            val_curve.append(val)
             if val_curve[-1] < best:
                 best, state = val_curve[-1], copy.deepcopy(model.state_dict())
         if keep_best:
@@ -266,9 +316,15 @@ def trainer(keep_best):
 
 def test_nb01_train_keep_best(strict_mode):
     cpu = torch.device("cpu")
-    nb01.check_train_keep_best(trainer(True), cpu)
+    nb01.check_train_keep_best(trainer(), cpu)
     with pytest.raises(CheckFailed, match="best validation epoch"):  # trained, but kept the last weights
-        nb01.check_train_keep_best(trainer(False), cpu)
+        nb01.check_train_keep_best(trainer(keep_best=False), cpu)
+    with pytest.raises(CheckFailed, match="mean over all validation examples"):  # unequal batches, averaged as equal
+        nb01.check_train_keep_best(trainer(per_example=False), cpu)
+    with pytest.raises(CheckFailed, match="eval mode"):  # dropout left on while validating
+        nb01.check_train_keep_best(trainer(evaluate=False), cpu)
+    with pytest.raises(CheckFailed, match="train mode"):  # eval() never undone: dropout off for training
+        nb01.check_train_keep_best(trainer(back_to_train=False), cpu)
     with pytest.raises(CheckFailed, match="not answered"):
         nb01.check_train_keep_best(lambda *args: ([], []), cpu)
 
