@@ -1,7 +1,8 @@
 """How long each notebook will take on this machine: the reference cpu times scaled by this machine's speed. 00 §6.
 
-The reference times come from the course's one source of numbers, benchmarks/results/course_numbers.json (written
-by scripts/course_numbers.py from the timing records of the reference machine). The speed is measured the way those
+The reference times come from the course's one source of numbers, helpers/course_numbers.json (written by
+`python -m tools.course_numbers` from the timing records of the reference machine; it ships inside the package, so a
+Colab or Kaggle install has it too). The speed is measured the way those
 records measure a section: the summed run time of notebook 00's §5 cells (a tiny training run), here and there.
 """
 
@@ -14,19 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CourseError
-from .paths import course_root
 
-NUMBERS = Path("benchmarks") / "results" / "course_numbers.json"
+NUMBERS = Path(__file__).resolve().parent / "course_numbers.json"
 SPEED_SECTION = "5"  # notebook 00's section whose run time is the speed probe: "5. A tiny training run"
 
 
 def load_numbers(path: Path | str | None = None) -> dict[str, Any]:
-    """The course's numbers (benchmarks/results/course_numbers.json in the checkout), checked for what 00 reads."""
-    path = Path(path) if path is not None else course_root() / NUMBERS
+    """The course's numbers (helpers/course_numbers.json, installed with the package), checked for what 00 reads."""
+    path = Path(path) if path is not None else NUMBERS
     if not path.is_file():
         raise CourseError(
-            f"{path} not found: the reference times ship with the course's repository (a clone, or the room pack's "
-            "course.tar.gz); run notebook 00 from inside the course checkout"
+            f"{path} not found: the reference times ship inside the course package; reinstall it (`make setup`, or "
+            "the notebook's first cell on Colab)"
         )
     try:
         numbers = json.loads(path.read_text())
@@ -37,10 +37,10 @@ def load_numbers(path: Path | str | None = None) -> dict[str, Any]:
     except (ValueError, KeyError, TypeError) as error:
         raise CourseError(
             f"{path} is damaged or of another version ({type(error).__name__}: {error}); "
-            "rebuild it with `python scripts/course_numbers.py`"
+            "rebuild it with `python -m tools.course_numbers`"
         ) from None
     if "00" not in notebooks:
-        raise CourseError(f"{path} has no record of notebook 00; rebuild it with `python scripts/course_numbers.py`")
+        raise CourseError(f"{path} has no record of notebook 00; rebuild it with `python -m tools.course_numbers`")
     return numbers
 
 
@@ -51,7 +51,7 @@ def reference_speed_seconds(numbers: dict[str, Any], section: str = SPEED_SECTIO
     if len(found) != 1 or not float(found[0]) > 0:
         raise CourseError(
             f"course_numbers.json has no positive time for notebook 00's section {section} (it has {list(sections)}); "
-            "re-measure 00 with `python scripts/course_numbers.py measure --profile cpu 00`"
+            "re-measure 00 with `python -m tools.course_numbers measure --profile cpu 00`"
         )
     return float(found[0])
 
@@ -110,15 +110,18 @@ def time_table(measured_seconds: float, numbers: dict[str, Any]) -> str:
 
 
 def report(measured_seconds: float, profile: str, path: Path | str | None = None) -> str:
-    """What 00 §6 prints: the cpu table, or why there is none here (the gpu profile gets the README's estimates)."""
+    """What 00 §6 prints: the cpu table, or why there is none here (the gpu profile gets the measured gpu times)."""
     try:
         numbers = load_numbers(path)
     except CourseError as error:
         return f"No estimate: {error}"
     if profile == "gpu":
         return "\n".join(
-            ["The gpu profile runs other sizes than the measured cpu runs; the course's gpu estimates (from FLOPs):"]
-            + [f"{nn}: {entry.get('gpu_estimate', 'none')}" for nn, entry in sorted(numbers["notebooks"].items())]
+            ["The gpu profile runs other sizes than the measured cpu runs; the course's gpu times (`make gpu-check`):"]
+            + [
+                f"{nn}: {entry.get('gpu', {}).get('time', 'not measured yet')}"
+                for nn, entry in sorted(numbers["notebooks"].items())
+            ]
         )
     if profile != "cpu":
         return (
@@ -130,7 +133,7 @@ def report(measured_seconds: float, profile: str, path: Path | str | None = None
 class CellClock:
     """Adds up the run time of the notebook cells run between start() and stop() (a re-run cell counts once).
 
-    The reference's section times are sums of cell run times (scripts/section_times.py), so reading and pauses
+    The reference's section times are sums of cell run times (tools/section_times.py), so reading and pauses
     between cells do not count, here as there. Outside IPython it falls back to the wall clock.
     """
 

@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE / "_ext"))
 
-# The one place the repository URL lives (as for scripts/colab.py): pyproject.toml's [project.urls].
+# The one place the repository URL lives (as for tools/colab.py): pyproject.toml's [project.urls].
 REPOSITORY = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
 BRANCH = "main"
 course_repository, course_branch = REPOSITORY, BRANCH  # read by _ext/course_site.py

@@ -1,6 +1,5 @@
 """Claims the course makes about itself, checked: versions in one place, and links that resolve under `make lab`."""
 
-import importlib.util
 import json
 import re
 import sys
@@ -13,6 +12,8 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
+
+import tools.pack
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -121,10 +122,7 @@ def test_python_floor_is_the_one_tested_and_said_everywhere():
     floor = python_floor()
     assert sys.version_info[:2] >= floor
     assert f"Python {floor[0]}.{floor[1]}+" in (ROOT / "README.md").read_text()
-    spec = importlib.util.spec_from_file_location("pack", ROOT / "scripts" / "pack.py")
-    pack = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pack)
-    targets = pack.parse_targets(list(pack.DEFAULT_TARGETS) + make_default("PACK_TARGETS").split())
+    targets = tools.pack.parse_targets(list(tools.pack.DEFAULT_TARGETS) + make_default("PACK_TARGETS").split())
     assert all(tuple(int(x) for x in version.split(".")) >= floor for _, version in targets), targets
 
 
@@ -189,7 +187,7 @@ def test_relative_links_resolve_inside_the_served_root(path):
 COURSE_PACKAGES = [name.rstrip("*") for name in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]]
 
 
-@pytest.mark.parametrize("module", [*COURSE_PACKAGES, "helpers.device", "pack"])
+@pytest.mark.parametrize("module", [*COURSE_PACKAGES, "helpers.device", "tools.pack"])
 def test_our_deprecation_warnings_are_errors(module):
     for category in (DeprecationWarning, FutureWarning):
         with pytest.raises(category):

@@ -1,10 +1,8 @@
 """Where learners open the notebooks: Colab's GPU request in the metadata, badges for Colab and Kaggle, and a
 setup cell that upgrades nothing Colab has already imported (checked against Colab's published pins)."""
 
-import importlib.util
 import json
 import re
-import sys
 import tomllib
 from pathlib import Path
 
@@ -13,11 +11,9 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from tools import colab
+
 ROOT = Path(__file__).resolve().parent.parent
-TOOL = next(p for p in (ROOT / "tools" / "colab.py", ROOT / "scripts" / "colab.py") if p.exists())  # scripts/ -> tools/
-spec = importlib.util.spec_from_file_location("colab", TOOL)
-colab = sys.modules.setdefault("colab", importlib.util.module_from_spec(spec))
-spec.loader.exec_module(colab)
 
 PINS_FILES = sorted((ROOT / "tests" / "data").glob("colab_pins_*.txt"))
 DEPENDENCIES = [Requirement(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]]
@@ -84,7 +80,7 @@ def test_the_other_lessons_ask_for_nothing():
 
 
 def test_metadata_check_fixes_a_missing_and_a_needless_gpu_request():
-    """Wrong answers fed to the check that scripts/colab.py --check runs (tests/test_repo.py)."""
+    """Wrong answers fed to the check that `python -m tools.colab --check` runs (tests/test_repo.py)."""
     bare = nbformat.v4.new_notebook()
     assert len(colab.metadata_problems(bare, Path("solutions/02_cifar10_cnn.ipynb"))) == 2
     assert bare.metadata["accelerator"] == "GPU" and colab.metadata_problems(bare, Path("x/02_a.ipynb")) == []

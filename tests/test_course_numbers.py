@@ -2,7 +2,7 @@
 
 tools/course_numbers.py computes every time and headline result from the timing records
 (benchmarks/results/times/) and the stored outputs of the notebooks, and fills the `<!-- num:KEY -->`
-markers; these tests fail when a marker, or benchmarks/results/course_numbers.json, says anything else.
+markers; these tests fail when a marker, or helpers/course_numbers.json, says anything else.
 """
 
 import json

@@ -11,7 +11,7 @@ from helpers import estimate
 from helpers.errors import CourseError
 
 ROOT = Path(__file__).resolve().parent.parent
-NUMBERS = ROOT / "benchmarks" / "results" / "course_numbers.json"
+NUMBERS = ROOT / "helpers" / "course_numbers.json"
 
 
 def test_reference_numbers_come_from_the_course_record():
@@ -73,7 +73,11 @@ def test_bad_input_is_one_clear_course_error(tmp_path):
 def test_report_for_each_profile(tmp_path):
     reference = estimate.reference_speed_seconds(estimate.load_numbers(NUMBERS))
     assert "about as fast as" in estimate.report(reference, "cpu", NUMBERS)
-    assert "T4" in estimate.report(reference, "gpu", NUMBERS)
+    measured = json.loads(NUMBERS.read_text())
+    measured["notebooks"]["02"]["gpu"] = {"time": "1 min 2 s on NVIDIA H100"}
+    (tmp_path / "measured.json").write_text(json.dumps(measured))
+    gpu = estimate.report(reference, "gpu", tmp_path / "measured.json").splitlines()
+    assert "02: 1 min 2 s on NVIDIA H100" in gpu and "03: not measured yet" in gpu
     assert estimate.report(reference, "smoke", NUMBERS).startswith("No estimate under the smoke profile")
     assert estimate.report(reference, "cpu", tmp_path / "missing.json").startswith("No estimate:")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = sorted((ROOT / "solutions").glob("*.ipynb"))  # sources = solutions editions (scripts/editions.py)
+SOURCES = sorted((ROOT / "solutions").glob("*.ipynb"))  # sources = solutions editions (tools/editions.py)
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 ALL = NOTEBOOKS + SOURCES
 IDS = [f"{p.parent.name}/{p.name}" for p in ALL]
@@ -21,7 +21,7 @@ def test_there_are_notebooks():
 
 
 def test_colab_cells_and_badges_follow_the_one_repository_url():
-    result = subprocess.run([sys.executable, "scripts/colab.py", "--check"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "tools.colab", "--check"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -49,7 +49,7 @@ def test_clean_stored_outputs(path):
     nb = json.loads(path.read_text())
     assert "widgets" not in nb["metadata"], "saved widget state in the notebook metadata"
     assert not [c.get("id") for c in nb["cells"] if "execution" in c.get("metadata", {})], (
-        "per-cell execution metadata (timestamps): strip it (scripts/editions.py clean)"
+        "per-cell execution metadata (timestamps): strip it (python -m tools.editions clean)"
     )
     kernel = nb["metadata"].get("kernelspec", {})
     assert (kernel.get("name"), kernel.get("display_name")) == ("python3", "Python 3 (ipykernel)")
@@ -64,7 +64,7 @@ def test_clean_stored_outputs(path):
         if re.search(r"(^|[\r\n])[^\r\n]*( 0%\||: 0 examples \[)", text)
     ]
     assert not bars, (
-        f"a progress bar's first frame in stored outputs (scripts/editions.py clean drops them): {bars[0][:80]!r}"
+        f"a progress bar's first frame in stored outputs (python -m tools.editions clean drops them): {bars[0][:80]!r}"
     )
 
 

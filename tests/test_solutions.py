@@ -25,7 +25,7 @@ TIMEOUT_S = 600  # per cell; a tiny run of a whole notebook takes seconds to a m
 # under float16 autocast against 0.06 s in float32 and 0.04 s in bfloat16 (torch 2.13, this 2-core machine), which
 # made 02 alone take 5-10 minutes of CI. The convolutional notebooks take the other gpu path here (bf16, as on an
 # A100/H100); the float16 path (GradScaler, skipped steps, fp16 resume) is tested in tests/test_precision.py and
-# tests/test_resume.py, and on real CUDA kernels by the GPU proof (scripts/gpu_proof.py).
+# tests/test_resume.py, and on real CUDA kernels by the GPU check (`make gpu-check`, tools/gpu_check.py).
 CONVOLUTIONAL = {"02_cifar10_cnn.ipynb": "bf16", "05_distributed.ipynb": "bf16"}
 
 

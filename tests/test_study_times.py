@@ -1,25 +1,21 @@
 """Study times from one source (issue 29 item 5, issue 31): docs/study_times.toml covers every section and exercise.
 
-scripts/course_numbers.py sums the minutes of docs/study_times.toml into every lesson and exercise time of
+tools/course_numbers.py sums the minutes of docs/study_times.toml into every lesson and exercise time of
 README, guide and notebook headers (`num:NN.teach.*` markers; tests/test_course_numbers.py checks the values).
 These tests check the source itself: every `##` section and every exercise of each notebook has a time there
 and nothing stale remains, every plan in docs/teaching.md starts each row when the rows above it end and ends
 at its stated length, and the times in plans and guide tables are markers, not numbers typed by hand.
 """
 
-import importlib.util
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from tools import course_numbers as numbers
+
 ROOT = Path(__file__).resolve().parent.parent
-# scripts/ may become the package tools/ (issue 28 item 3): the module is read from whichever holds it
-SOURCE = next(p for p in (ROOT / "tools" / "course_numbers.py", ROOT / "scripts" / "course_numbers.py") if p.exists())
-spec = importlib.util.spec_from_file_location("course_numbers", SOURCE)
-numbers = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(numbers)
 
 GUIDE = ROOT / "docs" / "teaching.md"
 UNTIMED = ("Summary", "Exercises", "Next", "What you learned")  # no study time of their own (exercises: each one)
@@ -62,7 +58,7 @@ def coverage_problems(study: dict, parts: dict[str, tuple[list[str], list[str]]]
 def test_every_section_and_exercise_has_a_study_time():
     parts = {nn: notebook_parts(path) for nn, path in numbers.notebooks().items()}
     problems = coverage_problems(numbers.study_times(), parts)
-    assert not problems, "edit docs/study_times.toml, then run `python scripts/course_numbers.py`:\n" + "\n".join(
+    assert not problems, "edit docs/study_times.toml, then run `python -m tools.course_numbers`:\n" + "\n".join(
         problems
     )
 

@@ -2,8 +2,8 @@
 
 Every time and headline result that the README's notebook table, docs/teaching.md and the first cell of
 each notebook state sits between two markers, `<!-- num:KEY -->value<!-- /num -->`. This script computes
-every KEY from two sources only, writes them all to `benchmarks/results/course_numbers.json` and fills every
-marker with its value:
+every KEY from two sources only, writes them all to `helpers/course_numbers.json` (shipped inside the package:
+notebook 00 reads it on Colab too) and fills every marker with its value:
 
 - the **timing records** `benchmarks/results/times/NN_<profile>.json`, written by `measure` below (the
   whole-notebook wall clock, the seconds per `##` section from `tools/section_times.py`, the date, the
@@ -43,13 +43,13 @@ from pathlib import Path
 
 import nbformat
 
+from helpers.estimate import show_seconds  # the course's one time formatter (00 prints its estimates with it)
 from tools import editions
-from tools.files import show_seconds
 from tools.notebook_times import LoadSampler, machine, sections_of
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMES = ROOT / "benchmarks" / "results" / "times"
-NUMBERS = ROOT / "benchmarks" / "results" / "course_numbers.json"
+NUMBERS = ROOT / "helpers" / "course_numbers.json"
 STUDY = ROOT / "docs" / "study_times.toml"
 DOCUMENTS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "docs" / "teaching.md"]
 PROFILES = ("smoke", "cpu", "gpu")

@@ -1,4 +1,4 @@
-"""Small helpers the tools share: writing a file so that a killed process never leaves half of it, and times."""
+"""Small helpers the tools share: writing a file so that a killed process never leaves half of it, and names."""
 
 from __future__ import annotations
 
@@ -20,12 +20,6 @@ def write_atomic(path: Path, text: str) -> None:
 def write_json(path: Path, record: Any) -> None:
     """A JSON record, indented, written atomically (see write_atomic)."""
     write_atomic(path, json.dumps(record, indent=1, ensure_ascii=False, default=str) + "\n")
-
-
-def show_seconds(seconds: float) -> str:
-    """A time as the course's documents write it: '14 s', '5 min 3 s'."""
-    seconds = round(seconds)
-    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s"
 
 
 def slug(text: str) -> str:

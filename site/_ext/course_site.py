@@ -3,7 +3,7 @@
 - the course map: the sidebar's toctrees, globbed from what exists (notebooks/, solutions/, docs/teaching.md),
   so a new notebook appears without editing the site;
 - an "Open in Colab" badge under every notebook's title and in its page header (URL from pyproject.toml,
-  as scripts/colab.py does);
+  as tools/colab.py does);
 - the stored ipywidgets outputs rendered statically (a tqdm bar as its final text and bar; an interactive
   widget as a note), because the embedded widget JavaScript would come from a CDN and the site is offline;
 - relative links to repository files that are not pages (helpers/*.py, benchmarks/...) point at GitHub;
