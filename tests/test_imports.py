@@ -27,7 +27,7 @@ HIDE = textwrap.dedent("""
 """)
 
 CHECK = HIDE + textwrap.dedent("""
-    import importlib, runpy, sys
+    import importlib, sys
     try:
         import matplotlib
     except ModuleNotFoundError:
@@ -35,8 +35,8 @@ CHECK = HIDE + textwrap.dedent("""
     for name in sys.argv[1:]:
         importlib.import_module("helpers." + name)
     import helpers
-    for script in ("benchmarks/cifar10_speed.py", "benchmarks/imdb_finetune.py"):
-        runpy.run_path(script, run_name="not_main")  # the imports and definitions, not main()
+    for script in ("benchmarks.cifar10_speed", "benchmarks.imdb_finetune"):
+        importlib.import_module(script)  # the imports and definitions, not main()
     print(sorted(m for m in ("matplotlib", "datasets", "tqdm") if m in sys.modules))
 """)
 

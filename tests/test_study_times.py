@@ -14,6 +14,7 @@ import nbformat
 import pytest
 
 from tools import course_numbers as numbers
+from tools import study_times as study_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,7 +125,7 @@ def plan_problems(rows: list[list[str]], length: int) -> list[str]:
         elapsed = _clock(start)
         if what == "end":
             break
-        elapsed += numbers._minutes(numbers.MARKER.sub(r"\g<value>", time))
+        elapsed += study_tool.minutes_of(numbers.MARKER.sub(r"\g<value>", time))
     if rows[-1][1] != "end":
         problems.append("the last row is not `end`")
     if elapsed != length:

@@ -37,7 +37,6 @@ import re
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,11 +45,11 @@ import nbformat
 from helpers.estimate import show_seconds  # the course's one time formatter (00 prints its estimates with it)
 from tools import editions
 from tools.notebook_times import LoadSampler, machine, sections_of
+from tools.study_times import STUDY, all_study, show_minutes, study_minutes, study_times  # noqa: F401 (tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMES = ROOT / "benchmarks" / "results" / "times"
 NUMBERS = ROOT / "helpers" / "course_numbers.json"
-STUDY = ROOT / "docs" / "study_times.toml"
 DOCUMENTS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "docs" / "teaching.md"]
 PROFILES = ("smoke", "cpu", "gpu")
 MARKER = re.compile(
@@ -116,49 +115,6 @@ def results(nn: str, path: Path) -> dict[str, str]:
             )
         found[name] = show(match.group(1))
     return found
-
-
-# ---- study times: docs/study_times.toml, summed ------------------------------------------------------------------
-
-
-def show_minutes(total: int) -> str:
-    hours, minutes = divmod(total, 60)
-    return " ".join(([f"{hours} h"] if hours else []) + ([f"{minutes} min"] if minutes or not hours else []))
-
-
-def study_times(path: Path = STUDY) -> dict[str, dict]:
-    """NN -> {'lesson', 'exercises', 'sections', 'each_exercise'}: docs/study_times.toml's minutes, summed."""
-    found = {}
-    for nn, entry in tomllib.loads(path.read_text()).items():
-        sections, each = entry.get("sections", {}), entry.get("exercises", {})
-        easy = sum(each[n] for n in entry.get("easy", []))
-        found[nn] = {
-            "lesson": show_minutes(sum(sections.values())),
-            "exercises": f"{easy}–{sum(each.values())} min" if each else "",
-            "sections": sections,
-            "each_exercise": each,
-            "easy": entry.get("easy", []),
-        }
-    return found
-
-
-def study_minutes(minutes: dict[str, int], ids: str) -> int:
-    """The study minutes of the sections (or exercises) named by 'ID+ID'."""
-    missing = [i for i in ids.split("+") if i not in minutes]
-    if missing:
-        raise KeyError(f"no study time for {missing} in {STUDY.name} (it has {sorted(minutes)})")
-    return sum(minutes[i] for i in ids.split("+"))
-
-
-def all_study(numbers: dict, name: str) -> str:
-    """The whole course: 'lesson' (every section) or 'exercises' (the easy ones to all of them)."""
-    teach = [entry["teach"] for entry in numbers["notebooks"].values() if entry["teach"]]
-    if name == "lesson":
-        return show_minutes(sum(sum(t["sections"].values()) for t in teach))
-    if name == "exercises":
-        easy = sum(t["each_exercise"][n] for t in teach for n in t["easy"])
-        return f"{show_minutes(easy)} to {show_minutes(sum(sum(t['each_exercise'].values()) for t in teach))}"
-    raise KeyError(f"all.teach.{name}")
 
 
 # ---- timing records ------------------------------------------------------------------------------------------------
