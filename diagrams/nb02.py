@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
@@ -335,48 +336,22 @@ def augmentation_views(
         channels_last=False,
     )
     views, shifts, flips = [], [], []
-    candidates = [(dy, dx) for dy in range(-translate, translate + 1) for dx in range(-translate, translate + 1)]
     for epoch in range(epochs):
         loader.set_epoch(epoch)  # the epoch's augmentation comes from (seed, epoch)
         x, _ = next(iter(loader))
-        view = (cifar.denormalize(x, mean, std) * 255).round().to(torch.uint8)[0]
-        flipped = bool(loader.flips_for_epoch(epoch)[0])
-        match = next(
-            (
-                s
-                for s in candidates
-                if torch.equal(
-                    cifar.augment(
-                        image[None],
-                        torch.tensor([s], device=image.device),
-                        torch.tensor([flipped], device=image.device),
-                    )[0],
-                    view,
-                )
-            ),
-            None,
-        )
-        views.append(view.cpu())
-        shifts.append(match if match is not None else (0, 0))
-        flips.append(flipped)
+        views.append((cifar.denormalize(x, mean, std) * 255).round().to(torch.uint8)[0].cpu())
+        shift, flipped = loader.augmentation(epoch)  # what the loader applied to each image (here: the one)
+        shifts.append((int(shift[0, 0]), int(shift[0, 1])))
+        flips.append(bool(flipped[0]))
     return torch.stack(views), shifts, flips
 
 
 def draw_augmentations(
-    image: torch.Tensor,
-    mean: torch.Tensor,
-    std: torch.Tensor,
-    *,
-    epochs: int = 8,
-    flip: str | None = "random",
-    translate: int = 2,
-    seed: int = 0,
-    title: str = "",
+    image: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, *, title: str = "", **options: Any
 ) -> AugmentationViews:
-    """The views of augmentation_views in a row, each labelled with its epoch, shift and flip. Taught in 02 §3.1."""
-    views, shifts, flips = augmentation_views(
-        image, mean, std, epochs=epochs, flip=flip, translate=translate, seed=seed
-    )
+    """augmentation_views(image, mean, std, **options) in a row, labelled with epoch, shift and flip. 02 §3.1."""
+    views, shifts, flips = augmentation_views(image, mean, std, **options)
+    epochs, flip, translate = len(views), options.get("flip", "random"), options.get("translate", 2)
     fig, axes = plt.subplots(1, epochs, figsize=(1.05 * epochs, 1.75), dpi=DPI, squeeze=False)
     for e, ax in enumerate(axes[0]):
         ax.imshow(views[e].permute(1, 2, 0).numpy(), interpolation="nearest")

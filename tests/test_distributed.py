@@ -221,6 +221,12 @@ def test_outside_torchrun_the_helpers_are_one_process():
     assert distributed.unwrap(model := nn.Linear(1, 1)) is model
 
 
+@pytest.mark.parametrize("gpus, plan", [(0, (2, "gloo")), (1, (2, "gloo")), (2, (2, "nccl")), (4, (4, "nccl"))])
+def test_the_launch_plan_is_one_nccl_process_per_gpu_from_two_gpus(monkeypatch, gpus, plan):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)  # a machine with `gpus` CUDA GPUs, faked
+    assert distributed.launch_plan() == plan == distributed.launch_plan(gpus)
+
+
 def test_half_a_launch_environment_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("RANK", "0")
     monkeypatch.delenv("WORLD_SIZE", raising=False)
