@@ -82,6 +82,29 @@ def test_augmentation_is_what_the_loader_applies_and_its_streams_are_apart():
     )
 
 
+def test_sharded_loaders_cut_an_epoch_as_distributed_sampler_does():
+    from torch.utils.data import DistributedSampler
+
+    from helpers.errors import CourseError
+
+    x, y = images(11), torch.arange(11)
+    args = dict(batch_size=3, mean=torch.zeros(3), std=torch.ones(3), channels_last=False, world_size=2)
+    ranks = [C.GpuLoader(x, y, train=False, rank=r, **args) for r in range(2)]
+    got = [torch.cat([b[1] for b in loader]).tolist() for loader in ranks]
+    assert got == [list(DistributedSampler(range(11), num_replicas=2, rank=r, shuffle=False)) for r in range(2)]
+    assert len(ranks[0]) == 2  # ceil(6 / 3)
+    shuffled = [
+        C.GpuLoader(x, y, translate=2, flip="random", drop_last=False, seed=1, rank=r, **args) for r in range(2)
+    ]
+    parts = [torch.cat([b[1] for b in loader]).tolist() for loader in shuffled]
+    assert len(parts[0]) == len(parts[1]) == 6 and set(parts[0]) | set(parts[1]) == set(range(11))
+    whole = C.GpuLoader(x, y, translate=2, flip="random", drop_last=False, seed=1, **{**args, "world_size": 1})
+    order = torch.cat([b[1] for b in whole]).tolist()
+    assert parts[0] == order[0::2] and parts[1] == (order + order[:1])[1::2]  # one shuffle, every other index
+    with pytest.raises(CourseError, match="rank=2"):
+        C.GpuLoader(x, y, rank=2, **args)
+
+
 def test_alternating_flip_flips_each_image_every_other_epoch():
     x, y = images(64), torch.zeros(64, dtype=torch.long)
     loader = C.GpuLoader(x, y, batch_size=8, mean=torch.zeros(3), std=torch.ones(3), flip="alternating")

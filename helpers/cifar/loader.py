@@ -109,8 +109,13 @@ class GpuLoader:
         seed: int = 0,
         device: torch.device | str | None = None,
         channels_last: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         check_choice("flip", flip, (None, "random", "alternating"))
+        check_int("world_size", world_size)
+        check_choice("rank", rank, tuple(range(world_size)))
+        self.rank, self.world_size = rank, world_size  # under DDP: this process's shard, as DistributedSampler cuts
         device = torch.device(device) if device is not None else images.device
         self.images, self.labels = images.to(device), labels.to(device)
         self.batch_size, self.train = check_int("batch_size", batch_size), train
@@ -121,9 +126,16 @@ class GpuLoader:
         self.seed, self.epoch = seed, 0
 
     def __len__(self) -> int:
-        """Batches per epoch."""
-        n = len(self.labels)
+        """Batches per epoch (of this process's shard)."""
+        n = math.ceil(len(self.labels) / self.world_size)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def shard(self, order: torch.Tensor) -> torch.Tensor:
+        """This rank's part of an epoch's order, like DistributedSampler: padded from its start, every W-th. 05 §5."""
+        if self.world_size == 1:
+            return order
+        padded = torch.cat([order, order[: math.ceil(len(order) / self.world_size) * self.world_size - len(order)]])
+        return padded[self.rank :: self.world_size]
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose shuffle and augmentation the next passes yield (PyTorch's sampler convention)."""
@@ -159,6 +171,7 @@ class GpuLoader:
             order = torch.randperm(n, generator=self._generator(self.epoch, SHUFFLE), device=device)
         else:
             order = torch.arange(n, device=device)
+        order = self.shard(order)  # the same order on every rank (seeded alike), each rank its own part
         augmenting = bool(self.translate) or self.flip is not None  # (eval loaders have neither)
         shifts, flips = self.augmentation(self.epoch) if augmenting else (None, None)
         for i in range(len(self)):
