@@ -26,6 +26,7 @@ from .tricks import (
     triangular_schedule,
     tta_forward,
     tta_logits,
+    tta_views,
 )
 
 __all__ = [
@@ -61,5 +62,6 @@ __all__ = [
     "triangular_schedule",
     "tta_forward",
     "tta_logits",
+    "tta_views",
     "whitening_filters",
 ]

@@ -59,20 +59,25 @@ class Lookahead:
             weights.copy_(slow)
 
 
-def tta_logits(model: nn.Module, x: torch.Tensor, level: int = 2) -> torch.Tensor:
-    """Logits averaged over views: 0 the image, 1 + its mirror, 2 + both shifted by a pixel. Taught in 02 §4.7."""
+def tta_views(x: torch.Tensor, level: int = 2) -> list[tuple[str, float, torch.Tensor]]:
+    """(name, weight, view) per view TTA averages: 0 the image, 1 + its mirror, 2 + both shifted a pixel. 02 §4.7."""
     if level == 0:
-        return model(x)
+        return [("image", 1.0, x)]
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    shifted = [("shifted up-left", padded[..., :-2, :-2]), ("shifted down-right", padded[..., 2:, 2:])]
+    pairs = [("image", x)] + (shifted if level >= 2 else [])
+    weights = [1.0] + [0.5, 0.5][: len(pairs) - 1]  # the unshifted pair counts as much as both shifted pairs
+    total = sum(weights)
+    return [
+        (name + mirror, weight / total / 2, view.flip(-1) if mirror else view)
+        for (name, view), weight in zip(pairs, weights)
+        for mirror in ("", " mirrored")
+    ]
 
-    def with_mirror(v: torch.Tensor) -> torch.Tensor:
-        return model(torch.cat([v, v.flip(-1)])).view(2, len(v), -1).mean(0)
 
-    logits = with_mirror(x)
-    if level >= 2:
-        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-        shifted = with_mirror(padded[..., :-2, :-2]) + with_mirror(padded[..., 2:, 2:])
-        logits = 0.5 * logits + 0.25 * shifted
-    return logits
+def tta_logits(model: nn.Module, x: torch.Tensor, level: int = 2) -> torch.Tensor:
+    """Logits averaged over the views of tta_views, with their weights (one forward pass per view). 02 §4.7."""
+    return sum(weight * model(view) for _, weight, view in tta_views(x, level))  # type: ignore[return-value]
 
 
 def tta_forward(level: int) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
