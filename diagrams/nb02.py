@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
@@ -335,48 +336,22 @@ def augmentation_views(
         channels_last=False,
     )
     views, shifts, flips = [], [], []
-    candidates = [(dy, dx) for dy in range(-translate, translate + 1) for dx in range(-translate, translate + 1)]
     for epoch in range(epochs):
         loader.set_epoch(epoch)  # the epoch's augmentation comes from (seed, epoch)
         x, _ = next(iter(loader))
-        view = (cifar.denormalize(x, mean, std) * 255).round().to(torch.uint8)[0]
-        flipped = bool(loader.flips_for_epoch(epoch)[0])
-        match = next(
-            (
-                s
-                for s in candidates
-                if torch.equal(
-                    cifar.augment(
-                        image[None],
-                        torch.tensor([s], device=image.device),
-                        torch.tensor([flipped], device=image.device),
-                    )[0],
-                    view,
-                )
-            ),
-            None,
-        )
-        views.append(view.cpu())
-        shifts.append(match if match is not None else (0, 0))
-        flips.append(flipped)
+        views.append((cifar.denormalize(x, mean, std) * 255).round().to(torch.uint8)[0].cpu())
+        shift, flipped = loader.augmentation(epoch)  # what the loader applied to each image (here: the one)
+        shifts.append((int(shift[0, 0]), int(shift[0, 1])))
+        flips.append(bool(flipped[0]))
     return torch.stack(views), shifts, flips
 
 
 def draw_augmentations(
-    image: torch.Tensor,
-    mean: torch.Tensor,
-    std: torch.Tensor,
-    *,
-    epochs: int = 8,
-    flip: str | None = "random",
-    translate: int = 2,
-    seed: int = 0,
-    title: str = "",
+    image: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, *, title: str = "", **options: Any
 ) -> AugmentationViews:
-    """The views of augmentation_views in a row, each labelled with its epoch, shift and flip. Taught in 02 §3.1."""
-    views, shifts, flips = augmentation_views(
-        image, mean, std, epochs=epochs, flip=flip, translate=translate, seed=seed
-    )
+    """augmentation_views(image, mean, std, **options) in a row, labelled with epoch, shift and flip. 02 §3.1."""
+    views, shifts, flips = augmentation_views(image, mean, std, **options)
+    epochs, flip, translate = len(views), options.get("flip", "random"), options.get("translate", 2)
     fig, axes = plt.subplots(1, epochs, figsize=(1.05 * epochs, 1.75), dpi=DPI, squeeze=False)
     for e, ax in enumerate(axes[0]):
         ax.imshow(views[e].permute(1, 2, 0).numpy(), interpolation="nearest")
@@ -392,56 +367,108 @@ def draw_augmentations(
     return AugmentationViews(fig, views, shifts, flips)
 
 
-class AugmentationExplorer:
-    """Standard ipywidgets over draw_augmentations: pick an image, the flip mode and the largest shift. 02 §3.1.
+# ---- 02 §5: what test-time augmentation asks the network, view by view (an interactive view) ----------------------
 
-    `widget` is what the notebook displays; `shown` is the AugmentationViews on show, so a test can move a control
-    and read what changed.
+
+@dataclass
+class TTAViews:
+    """What draw_tta_views drew: the figure, each view's name, weight and class probabilities, and TTA's verdict."""
+
+    figure: Figure
+    names: list[str]
+    weights: list[float]
+    probabilities: torch.Tensor  # (views, classes): softmax of each view's logits
+    averaged: torch.Tensor  # (classes,): softmax of the weighted mean of the views' logits, what cifar.tta_logits gives
+
+
+def draw_tta_views(
+    model: nn.Module,
+    image: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    classes: list[str],
+    *,
+    label: int | None = None,
+    level: int = 2,
+) -> TTAViews:
+    """The views cifar.tta_views makes of one uint8 test image, each with its top classes, and TTA's average. 02 §5."""
+    from helpers import cifar
+
+    if image.ndim != 3 or image.dtype != torch.uint8:
+        raise DiagramError(f"give one uint8 image of shape (3, H, W), got {image.dtype} {tuple(image.shape)}")
+    device = next(model.parameters()).device
+    x = cifar.normalize(image[None].to(device), mean, std)
+    views = cifar.tta_views(x, level)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        logits = torch.stack([model(view)[0].float() for _, _, view in views])
+    model.train(was_training)
+    weights = torch.tensor([w for _, w, _ in views], device=logits.device)
+    probabilities, averaged = logits.softmax(-1).cpu(), (weights[:, None] * logits).sum(0).softmax(-1).cpu()
+    fig, axes = plt.subplots(1, len(views) + 1, figsize=(1.45 * (len(views) + 1), 2.5), dpi=DPI, squeeze=False)
+    for ax, (name, weight, view), p in zip(axes[0], views, probabilities):
+        ax.imshow(cifar.denormalize(view, mean, std)[0].permute(1, 2, 0).cpu(), interpolation="nearest")
+        top = p.topk(2)
+        ax.set_title(f"{name.replace(' ', chr(10), 1)}\nweight {weight:g}", fontsize=8)
+        ax.set_xlabel("\n".join(f"{classes[int(i)]} {v:.2f}" for v, i in zip(top.values, top.indices)), fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    last = axes[0][-1]
+    top = averaged.topk(3)
+    last.barh(range(3)[::-1], top.values.numpy(), color="tab:blue")
+    last.set_yticks(range(3)[::-1], [classes[int(i)] for i in top.indices], fontsize=8)
+    last.set_xlim(0, 1)
+    last.tick_params(axis="x", labelsize=8)
+    last.set_title("TTA (weighted\nmean of logits)", fontsize=8)
+    truth = f"; true class: {classes[label]}" if label is not None else ""
+    fig.suptitle(f"What each TTA view says about one test image (its two most likely classes){truth}", fontsize=9)
+    fig.tight_layout()
+    return TTAViews(fig, [n for n, _, _ in views], [w for _, w, _ in views], probabilities, averaged)
+
+
+class TTAExplorer:
+    """Standard ipywidgets over draw_tta_views: a slider over test images, each drawn with its TTA views. 02 §5.
+
+    `widget` is what the notebook displays; `shown` is the TTAViews on show, so a test can move the slider and read
+    what changed.
     """
 
     def __init__(
-        self, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, *, epochs: int = 8, seed: int = 0
+        self,
+        model: nn.Module,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        mean: torch.Tensor,
+        std: torch.Tensor,
+        classes: list[str],
     ) -> None:
         import ipywidgets as widgets
 
-        self.images, self.mean, self.std, self.epochs, self.seed = images, mean, std, epochs, seed
-        style = {"description_width": "initial"}
+        self.model, self.images, self.labels, self.mean, self.std, self.classes = (
+            model,
+            images,
+            labels,
+            mean,
+            std,
+            classes,
+        )
         self.image = widgets.IntSlider(
-            value=0, min=0, max=len(images) - 1, description="image", continuous_update=False, style=style
-        )
-        self.flip = widgets.Dropdown(
-            options=[("random", "random"), ("alternating", "alternating"), ("none", None)],
-            value="random",
-            description="flip",
-            style=style,
-        )
-        self.translate = widgets.IntSlider(
-            value=2, min=0, max=4, description="largest shift (pixels)", continuous_update=False, style=style
+            value=0, min=0, max=len(images) - 1, description="test image", continuous_update=False
         )
         self.view = widgets.Output()
-        self.widget = widgets.VBox(
-            [
-                widgets.HBox([self.image, self.flip, self.translate], layout=widgets.Layout(flex_flow="row wrap")),
-                self.view,
-            ]
-        )
-        self.shown: AugmentationViews | None = None
-        for control in (self.image, self.flip, self.translate):
-            control.observe(lambda change: self.redraw(), names="value")
+        self.widget = widgets.VBox([self.image, self.view])
+        self.shown: TTAViews | None = None
+        self.image.observe(lambda change: self.redraw(), names="value")
         self.redraw()
 
-    def redraw(self) -> AugmentationViews:
-        """Draw the selected image's views for the chosen flip mode and shift into the view."""
+    def redraw(self) -> TTAViews:
+        """Draw the selected image's views into the view."""
         from IPython.display import display
 
-        self.shown = draw_augmentations(
-            self.images[self.image.value],
-            self.mean,
-            self.std,
-            epochs=self.epochs,
-            flip=self.flip.value,
-            translate=self.translate.value,
-            seed=self.seed,
+        i = self.image.value
+        self.shown = draw_tta_views(
+            self.model, self.images[i], self.mean, self.std, self.classes, label=int(self.labels[i])
         )
         self.view.clear_output(wait=True)
         with self.view:
@@ -453,6 +480,6 @@ class AugmentationExplorer:
         """Show the widget; a notebook saved without widget state keeps only the text/plain line below."""
         show_widget(
             self.widget,
-            "[an augmentation viewer: an image slider, the flip mode and the largest shift; "
-            "it moves in JupyterLab, Colab or VS Code with a running kernel]",
+            "[a TTA viewer: a slider over the test images whose prediction TTA changed, each with its six views and "
+            "their probabilities; it moves in JupyterLab, Colab or VS Code with a running kernel]",
         )

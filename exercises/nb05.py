@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable
 
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 from . import Checker, exercise
@@ -166,4 +169,83 @@ def check_sync_batch_norm(c: Checker, sync_batch_norm: Callable) -> None:
         gradients_match,
         "gradients flow through the statistics like BatchNorm's (autograd)",
         "compute with differentiable torch operations only (no .item(), no torch.no_grad())",
+    )
+
+
+def _small_model() -> tuple[nn.Module, torch.optim.Optimizer]:
+    """The same small classifier (no BatchNorm: each example's loss is its own) and a plain SGD, every time."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+    return model, torch.optim.SGD(model.parameters(), lr=0.5)
+
+
+def _count_all_reduce(calls, bucket):  # noqa: ANN001, ANN202  (DDP reads the annotations; strings would fail it)
+    """A DDP communication hook that counts the all-reduce rounds (one per gradient bucket) and passes them on."""
+    calls.append(bucket.index())
+    future: torch.futures.Future = torch.futures.Future()
+    future.set_result(bucket.buffer())  # one process: the sum over processes is its own gradient
+    return future
+
+
+def _all_reduces(step: Callable, micro_batches: list) -> tuple[int, int]:
+    """(all-reduce rounds of one accumulated step, of one plain step) of a DDP model in a 1-process gloo group."""
+    own_group = not dist.is_initialized()
+    if own_group:
+        dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        counts = []
+        for accumulated in (True, False):
+            model, optimizer = _small_model()
+            ddp, calls = DistributedDataParallel(model), []
+            ddp.register_comm_hook(calls, _count_all_reduce)
+            if accumulated:
+                step(ddp, optimizer, micro_batches)
+            else:
+                x, y = torch.cat([x for x, _ in micro_batches]), torch.cat([y for _, y in micro_batches])
+                nn.functional.cross_entropy(ddp(x), y).backward()
+            counts.append(len(calls))
+            del ddp  # its reducer holds the process group (helpers.distributed.teardown's rule)
+        return counts[0], counts[1]
+    finally:
+        if own_group:
+            gc.collect()
+            dist.destroy_process_group()
+
+
+@exercise(
+    "Exercise 5 (gradient accumulation with no_sync)",
+    "define accumulation_step(model, optimizer, micro_batches): one optimizer step over a list of (x, y)",
+)
+def check_accumulation(c: Checker, accumulation_step: Callable) -> None:
+    """Exercise 5: k micro-batches of B take the step of one batch of kB (= k processes x B), all-reduced once."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 6, generator=g), torch.randint(0, 3, (16,), generator=g)
+
+    def same_as_one_batch(k: int, steps: int = 2) -> bool:
+        reference, optimizer = _small_model()
+        for _ in range(steps):  # what 2 processes x 8 take (section 6): one step on the whole batch of 16
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(reference(x), y).backward()
+            optimizer.step()
+        mine, optimizer = _small_model()
+        for _ in range(steps):
+            accumulation_step(mine, optimizer, list(zip(x.chunk(k), y.chunk(k))))
+        return all(torch.allclose(a, b, atol=1e-5) for a, b in zip(mine.parameters(), reference.parameters()))
+
+    c.check(
+        lambda: same_as_one_batch(2, steps=1),
+        "2 micro-batches of 8 take the step of one batch of 16 (= 2 processes x 8)",
+        "divide each micro-batch's loss by the number of micro-batches (the gradient of the mean), and call "
+        "optimizer.step() once, after the last backward",
+    )
+    c.check(
+        lambda: same_as_one_batch(4, steps=3),
+        "4 micro-batches of 4, three steps in a row: the same steps as batches of 16",
+        "start each step with optimizer.zero_grad(): the gradients of the previous step must not carry over",
+    )
+    rounds = lambda: _all_reduces(accumulation_step, list(zip(x.chunk(2), y.chunk(2))))  # noqa: E731
+    c.check(
+        lambda: (lambda mine, plain: mine == plain > 0)(*rounds()),
+        "under DDP the gradients are all-reduced once per step, after the last micro-batch (no_sync before it)",
+        "wrap every backward but the last in `with model.no_sync():`, and let the last one synchronise",
     )

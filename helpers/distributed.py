@@ -32,6 +32,12 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def launch_plan(gpus: int | None = None) -> tuple[int, str]:
+    """(processes, backend) of a launch: one process per GPU with NCCL from 2 GPUs, else 2 CPU ones with gloo. 05 §4."""
+    gpus = torch.cuda.device_count() if gpus is None else gpus
+    return (gpus, "nccl") if gpus >= 2 else (2, "gloo")
+
+
 def setup(backend: str | None = None) -> torch.device:
     """Join torchrun's process group (NCCL on GPUs, else gloo); return cuda:LOCAL_RANK (or cpu). Taught in 05 §4."""
     launched = [name for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK") if name in os.environ]

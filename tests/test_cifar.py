@@ -58,6 +58,53 @@ def test_train_loader_drops_the_last_partial_batch_and_shuffles():
     assert len(set(torch.cat(labels).tolist())) == 8 and torch.cat(labels).tolist() != list(range(8))
 
 
+def test_augmentation_is_what_the_loader_applies_and_its_streams_are_apart():
+    x, y = images(16), torch.arange(16)
+    args = dict(batch_size=16, mean=torch.zeros(3), std=torch.ones(3), channels_last=False, seed=4)
+    loader = C.GpuLoader(x, y, translate=2, flip="random", **args)
+    loader.set_epoch(3)
+    batch, labels = next(iter(loader))
+    shifts, flips = loader.augmentation(3)
+    assert torch.equal(
+        batch, C.normalize(C.augment(x[labels], shifts[labels], flips[labels]), torch.zeros(3), torch.ones(3))
+    )
+    # another largest shift changes the shifts only: the shuffle and the flips come from streams of their own
+    wider = C.GpuLoader(x, y, translate=3, flip="random", **args)
+    wider.set_epoch(3)
+    assert torch.equal(next(iter(wider))[1], labels) and torch.equal(wider.augmentation(3)[1], flips)
+    no_flip = C.GpuLoader(x, y, translate=2, flip=None, **args)
+    no_flip.set_epoch(3)
+    assert torch.equal(no_flip.augmentation(3)[0], shifts) and torch.equal(next(iter(no_flip))[1], labels)
+    # and the shuffle and the flip draws are not one stream read twice (the flips are not the order's parity)
+    order = torch.randperm(16, generator=torch.Generator().manual_seed(C.epoch_seed(4, 3)))
+    assert torch.equal(order, labels) and not torch.equal(
+        flips, torch.rand(16, generator=torch.Generator().manual_seed(C.epoch_seed(4, 3))) < 0.5
+    )
+
+
+def test_sharded_loaders_cut_an_epoch_as_distributed_sampler_does():
+    from torch.utils.data import DistributedSampler
+
+    from helpers.errors import CourseError
+
+    x, y = images(11), torch.arange(11)
+    args = dict(batch_size=3, mean=torch.zeros(3), std=torch.ones(3), channels_last=False, world_size=2)
+    ranks = [C.GpuLoader(x, y, train=False, rank=r, **args) for r in range(2)]
+    got = [torch.cat([b[1] for b in loader]).tolist() for loader in ranks]
+    assert got == [list(DistributedSampler(range(11), num_replicas=2, rank=r, shuffle=False)) for r in range(2)]
+    assert len(ranks[0]) == 2  # ceil(6 / 3)
+    shuffled = [
+        C.GpuLoader(x, y, translate=2, flip="random", drop_last=False, seed=1, rank=r, **args) for r in range(2)
+    ]
+    parts = [torch.cat([b[1] for b in loader]).tolist() for loader in shuffled]
+    assert len(parts[0]) == len(parts[1]) == 6 and set(parts[0]) | set(parts[1]) == set(range(11))
+    whole = C.GpuLoader(x, y, translate=2, flip="random", drop_last=False, seed=1, **{**args, "world_size": 1})
+    order = torch.cat([b[1] for b in whole]).tolist()
+    assert parts[0] == order[0::2] and parts[1] == (order + order[:1])[1::2]  # one shuffle, every other index
+    with pytest.raises(CourseError, match="rank=2"):
+        C.GpuLoader(x, y, rank=2, **args)
+
+
 def test_alternating_flip_flips_each_image_every_other_epoch():
     x, y = images(64), torch.zeros(64, dtype=torch.long)
     loader = C.GpuLoader(x, y, batch_size=8, mean=torch.zeros(3), std=torch.ones(3), flip="alternating")
@@ -134,20 +181,17 @@ def test_triangular_schedule_warms_up_then_decays():
     assert f(10) < f(20) and f(50) > f(75)
 
 
-def test_optimizer_groups_freeze_the_stem_bias_and_scale_with_batch_size():
-    recipe = C.Recipe(widths=(8, 8, 8), batch_size=256, whiten_bias_until=0.5)
+def test_optimizer_groups_scale_with_batch_size():
+    recipe = C.Recipe(widths=(8, 8, 8), batch_size=256)
     model = C.make_model(recipe)
     model.stem.weight.requires_grad_(False)
     opt, sched = C.make_optimizer(model, recipe, total_steps=10, steps_per_epoch=5)
     ids = {id(p) for g in opt.param_groups for p in g["params"]}
     assert id(model.groups[0].norm1.weight) not in ids and id(model.groups[0].norm1.bias) in ids
-    rest, norm_group, stem = opt.param_groups
+    assert id(model.stem.bias) in ids and id(model.stem.weight) not in ids
+    rest, norm_group = opt.param_groups
     assert rest["lr"] == pytest.approx(recipe.lr / 4 * 0.2) and norm_group["lr"] == pytest.approx(64 * rest["lr"])
     assert rest["lr"] * rest["weight_decay"] == pytest.approx(recipe.weight_decay / 4 * 0.2)
-    for _ in range(6):
-        opt.step()
-        sched.step()
-    assert stem["lr"] == 0.0 and rest["lr"] > 0
 
 
 def test_lookahead_rho_grows_to_decay_to_the_every():
@@ -157,21 +201,19 @@ def test_lookahead_rho_grows_to_decay_to_the_every():
     )
 
 
-def test_lookahead_pulls_weights_towards_the_slow_copy():
+def test_lookahead_update_averages_then_restarts_the_network_from_the_slow_copy():
     model = nn.Linear(1, 1, bias=False)
+    la = C.Lookahead()
     with torch.no_grad():
-        model.weight.fill_(0.0)
-    opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    la = C.Lookahead(model, opt, total_steps=4, steps_per_epoch=100, every=2, decay=0.5, power=0.0)
-    for _ in range(4):
-        model.weight.grad = torch.full_like(model.weight, -1.0)  # each step adds 1
-        opt.step()
-    # step 2: slow = 2 (first copy); steps 3-4: fast = 4, rho = 0.25 -> slow = 0.25 * 2 + 0.75 * 4 = 3.5
-    assert model.weight.item() == pytest.approx(3.5)
-    la.remove()
-    model.weight.grad = torch.full_like(model.weight, -1.0)
-    opt.step()
-    assert model.weight.item() == pytest.approx(4.5)
+        model.weight.fill_(2.0)
+        la.update(model, rho=0.5)  # the first update copies: slow = 2
+        assert model.weight.item() == 2.0
+        model.weight.fill_(4.0)  # the optimizer moved the network on
+        la.update(model, rho=0.25)  # slow = 0.25 * 2 + 0.75 * 4 = 3.5, and the network restarts there
+        assert model.weight.item() == pytest.approx(3.5) and la.slow[0].item() == pytest.approx(3.5)
+        model.weight.fill_(10.0)
+        la.update(model, rho=1.0)  # epoch end: the network takes the slow weights, the slow copy stays
+        assert model.weight.item() == pytest.approx(3.5) and la.slow[0].item() == pytest.approx(3.5)
 
 
 def test_tta_levels():
@@ -192,11 +234,35 @@ def test_train_learns_a_toy_task_and_reports_times():
     x = torch.randint(0, 120, (384, 3, 16, 16), generator=g, dtype=torch.uint8)  # small images: a fast test
     x[y == 1, 0] += 120  # class 1 is redder
     recipe = C.Recipe(widths=(8, 8, 8), epochs=4, batch_size=32, whiten_images=64, eval_batch_size=64)
-    run = C.train(recipe, (x[:256], y[:256]), (x[256:], y[256:]), torch.device("cpu"), keep_outputs=True)
-    assert run.accuracy > 0.9 and run.tta_accuracy > 0.9
+    run = C.train(recipe, (x[:256], y[:256]), (x[256:], y[256:]), torch.device("cpu"), val_each_epoch=True)
+    assert run.accuracy > 0.9 and run.tta_accuracy > 0.9 and run.history["val_accuracy"][-1] == run.accuracy
     assert run.train_time_s >= sum(run.history["time_s"]) > 0 and len(run.history) == 4 and run.extra["steps"] == 32
-    assert run.extra["tta_logits"].shape == (128, 10) and torch.equal(run.extra["labels"], y[256:])
-    assert not run.model.stem.weight.requires_grad
+    assert [s["step"] for s in run.history.steps] == [10, 20, 30] and 0 < run.history["train_accuracy"][-1] <= 1
+    assert not run.model.stem.weight.requires_grad and not run.model.stem.bias.requires_grad
+
+
+def test_the_stem_bias_learns_for_its_epochs_only(monkeypatch):
+    """whiten_bias_until=0.5 of 4 epochs: the whitened stem's bias moves in epochs 1-2 and stays put in 3-4."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 2, (128,), generator=g)
+    x = torch.randint(0, 255, (128, 3, 16, 16), generator=g, dtype=torch.uint8)
+    seen = []
+    real_set_epoch = C.GpuLoader.set_epoch
+
+    def set_epoch(loader, epoch):  # record the stem bias as each epoch starts (the loop calls set_epoch first)
+        seen.append(model_of[0].stem.bias.detach().clone())
+        real_set_epoch(loader, epoch)
+
+    model_of = []
+    real_make_model = C.recipe.make_model
+    monkeypatch.setattr(C.recipe, "make_model", lambda *a: model_of.append(real_make_model(*a)) or model_of[0])
+    monkeypatch.setattr(C.GpuLoader, "set_epoch", set_epoch)
+    recipe = C.Recipe(widths=(8, 8, 8), epochs=4, batch_size=32, whiten_images=64, whiten_bias_until=0.5,
+                      lookahead=False, eval_batch_size=64)  # fmt: skip
+    run = C.train(recipe, (x, y), (x[:64], y[:64]), torch.device("cpu"))
+    final = run.model.stem.bias.detach()
+    assert not torch.equal(seen[1], seen[2]), "the bias learns in epoch 2"
+    assert torch.equal(seen[2], seen[3]) and torch.equal(seen[3], final), "and is frozen from epoch 3 on"
 
 
 def test_ablation_rows_add_one_trick_at_a_time():

@@ -679,11 +679,32 @@ def test_nb02_augmentation_views_are_what_the_loader_yields():
     drawn = nb02.draw_augmentations(images[0], mean, std, epochs=5, flip="alternating", translate=1)
     assert len(drawn.figure.axes) == 5 and drawn.figure.dpi >= 100
     assert drawn.figure.axes[0].get_title().startswith("epoch 0")
-    explorer = nb02.AugmentationExplorer(images, mean, std, epochs=4)
-    before = explorer.shown.views.clone()
-    explorer.image.value = 2  # moving a control redraws for the new image
-    assert not torch.equal(explorer.shown.views, before)
-    explorer.flip.value, explorer.translate.value = None, 0
-    assert all(torch.equal(v, images[2]) for v in explorer.shown.views)
     with pytest.raises(DiagramError, match="uint8"):
         nb02.augmentation_views(images[0].float(), mean, std)
+
+
+def test_nb02_tta_viewer_shows_the_views_tta_logits_averages():
+    """02 §5's viewer: six views with their weights, each view's probabilities from the model, and the average that
+    cifar.tta_logits computes; moving the slider redraws for another image."""
+    from diagrams import nb02
+    from helpers import cifar
+
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    mean, std = cifar.channel_stats(images)
+    model, classes = cifar.CifarNet(widths=(8, 8, 8), logit_scale=3.0).eval(), [f"class {c}" for c in range(10)]
+    drawn = nb02.draw_tta_views(model, images[0], mean, std, classes, label=3)
+    x = cifar.normalize(images[:1], mean, std)
+    with torch.no_grad():
+        assert torch.allclose(drawn.averaged, cifar.tta_logits(model, x, 2)[0].softmax(-1), atol=1e-5)
+        assert torch.allclose(drawn.probabilities[1], model(x.flip(-1))[0].softmax(-1), atol=1e-5)
+    assert len(drawn.names) == 6 and sum(drawn.weights) == pytest.approx(1.0) and drawn.weights[0] == 0.25
+    assert drawn.figure.dpi >= 100 and "true class: class 3" in drawn.figure.texts[0].get_text()
+    explorer = nb02.TTAExplorer(model, images, torch.tensor([0, 1, 2]), mean, std, classes)
+    before = explorer.shown.averaged.clone()
+    explorer.image.value = 2  # moving the slider redraws for the new image
+    with torch.no_grad():
+        want = cifar.tta_logits(model, cifar.normalize(images[2:], mean, std), 2)[0].softmax(-1)
+    assert not torch.equal(explorer.shown.averaged, before) and torch.allclose(explorer.shown.averaged, want, atol=1e-5)
+    with pytest.raises(DiagramError, match="uint8"):
+        nb02.draw_tta_views(model, images[0].float(), mean, std, classes)

@@ -221,6 +221,12 @@ def test_outside_torchrun_the_helpers_are_one_process():
     assert distributed.unwrap(model := nn.Linear(1, 1)) is model
 
 
+@pytest.mark.parametrize("gpus, plan", [(0, (2, "gloo")), (1, (2, "gloo")), (2, (2, "nccl")), (4, (4, "nccl"))])
+def test_the_launch_plan_is_one_nccl_process_per_gpu_from_two_gpus(monkeypatch, gpus, plan):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)  # a machine with `gpus` CUDA GPUs, faked
+    assert distributed.launch_plan() == plan == distributed.launch_plan(gpus)
+
+
 def test_half_a_launch_environment_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("RANK", "0")
     monkeypatch.delenv("WORLD_SIZE", raising=False)
@@ -252,7 +258,8 @@ def test_the_checks_pass_the_solutions_of_05(monkeypatch, capsys):
     ns = solutions_of_05()
     assert nb05.check_shard(ns["shard"]) and nb05.check_plan(ns["plan"])
     assert nb05.check_ring_all_reduce(ns["ring_all_reduce"]) and nb05.check_sync_batch_norm(ns["sync_batch_norm"])
-    assert capsys.readouterr().out.count("🎉") == 4
+    assert nb05.check_accumulation(ns["accumulation_step"])
+    assert capsys.readouterr().out.count("🎉") == 5
 
 
 def test_the_checks_of_05_reject_typical_mistakes(monkeypatch, capsys):
@@ -283,6 +290,46 @@ def test_the_checks_of_05_reject_typical_mistakes(monkeypatch, capsys):
     assert not nb05.check_shard(None)
     out = capsys.readouterr().out
     assert out.count("❌") >= 4 and "⏳" in out and "🎉" not in out
+
+
+def test_the_accumulation_check_rejects_wrong_averaging_syncing_and_leftover_gradients(capsys):
+    import contextlib
+
+    from exercises import nb05
+
+    def mean_loss(model, x, y, k):
+        return nn.functional.cross_entropy(model(x), y) / k
+
+    def summed(model, optimizer, micro_batches):  # the sum of the micro-batch means: k times the gradient
+        optimizer.zero_grad()
+        for x, y in micro_batches:
+            mean_loss(model, x, y, 1).backward()
+        optimizer.step()
+
+    def syncs_every_backward(model, optimizer, micro_batches):  # right numbers, k all-reduces per step
+        optimizer.zero_grad()
+        for x, y in micro_batches:
+            mean_loss(model, x, y, len(micro_batches)).backward()
+        optimizer.step()
+
+    def never_syncs(model, optimizer, micro_batches):  # no_sync on the last backward too: nothing is sent
+        optimizer.zero_grad()
+        for x, y in micro_batches:
+            with model.no_sync() if hasattr(model, "no_sync") else contextlib.nullcontext():
+                mean_loss(model, x, y, len(micro_batches)).backward()
+        optimizer.step()
+
+    def keeps_old_gradients(model, optimizer, micro_batches):  # no zero_grad: the last step's gradients carry over
+        for i, (x, y) in enumerate(micro_batches):
+            last = i == len(micro_batches) - 1
+            with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync():
+                mean_loss(model, x, y, len(micro_batches)).backward()
+        optimizer.step()
+
+    for wrong in (summed, syncs_every_backward, never_syncs, keeps_old_gradients):
+        assert not nb05.check_accumulation(wrong), wrong.__name__
+    out = capsys.readouterr().out
+    assert "🎉" not in out and "all-reduced once per step" in out and "zero_grad" in out
 
 
 if __name__ == "__main__":

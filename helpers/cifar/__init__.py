@@ -27,6 +27,7 @@ from .tricks import (
     triangular_schedule,
     tta_forward,
     tta_logits,
+    tta_views,
 )
 
 __all__ = [
@@ -65,5 +66,6 @@ __all__ = [
     "triangular_schedule",
     "tta_forward",
     "tta_logits",
+    "tta_views",
     "whitening_filters",
 ]

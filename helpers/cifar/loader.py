@@ -78,9 +78,13 @@ def augment(images: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor) -> 
     return images[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    """One seed for (seed, epoch): a loader's shuffle and augmentation in epoch e depend on these two only."""
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+SHUFFLE, FLIPS, SHIFTS = 0, 1, 2
+"""The loader's three random streams: each gets its own seed, so that changing one leaves the others alone."""
+
+
+def epoch_seed(seed: int, epoch: int, stream: int = SHUFFLE) -> int:
+    """One seed for (seed, epoch, stream): a loader's shuffle and augmentation in epoch e depend on these only."""
+    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
 
 
 class GpuLoader:
@@ -105,30 +109,41 @@ class GpuLoader:
         seed: int = 0,
         device: torch.device | str | None = None,
         channels_last: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         check_choice("flip", flip, (None, "random", "alternating"))
+        check_int("world_size", world_size)
+        check_choice("rank", rank, tuple(range(world_size)))
+        self.rank, self.world_size = rank, world_size  # under DDP: this process's shard, as DistributedSampler cuts
         device = torch.device(device) if device is not None else images.device
         self.images, self.labels = images.to(device), labels.to(device)
         self.batch_size, self.train = check_int("batch_size", batch_size), train
         self.translate, self.flip = (translate, flip) if train else (0, None)
         self.drop_last = train if drop_last is None else drop_last
-        self.scale = (1 / (255 * std)).to(device).view(1, -1, 1, 1)
-        self.shift = (-mean / std).to(device).view(1, -1, 1, 1)
+        self.mean, self.std = mean.to(device), std.to(device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.seed, self.epoch = seed, 0
 
     def __len__(self) -> int:
-        """Batches per epoch."""
-        n = len(self.labels)
+        """Batches per epoch (of this process's shard)."""
+        n = math.ceil(len(self.labels) / self.world_size)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def shard(self, order: torch.Tensor) -> torch.Tensor:
+        """This rank's part of an epoch's order, like DistributedSampler: padded from its start, every W-th. 05 §5."""
+        if self.world_size == 1:
+            return order
+        padded = torch.cat([order, order[: math.ceil(len(order) / self.world_size) * self.world_size - len(order)]])
+        return padded[self.rank :: self.world_size]
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose shuffle and augmentation the next passes yield (PyTorch's sampler convention)."""
         self.epoch = epoch
 
-    def _generator(self, epoch: int) -> torch.Generator:
-        """A random generator seeded from (seed, epoch) alone."""
-        return torch.Generator(device=self.labels.device).manual_seed(epoch_seed(self.seed, epoch))
+    def _generator(self, epoch: int, stream: int) -> torch.Generator:
+        """A random generator seeded from (seed, epoch, stream) alone."""
+        return torch.Generator(device=self.labels.device).manual_seed(epoch_seed(self.seed, epoch, stream))
 
     def flips_for_epoch(self, epoch: int) -> torch.Tensor:
         """Which images (by index in the data set) are flipped in a given epoch (alternating: a fixed pattern)."""
@@ -136,24 +151,30 @@ class GpuLoader:
         if self.flip is None:
             return torch.zeros(n, dtype=torch.bool, device=device)
         # random: a new draw each epoch; alternating: epoch 0's draw for the whole run, inverted every other epoch
-        first = torch.rand(n, generator=self._generator(epoch if self.flip == "random" else 0), device=device) < 0.5
+        draw = self._generator(epoch if self.flip == "random" else 0, FLIPS)
+        first = torch.rand(n, generator=draw, device=device) < 0.5
         return first if self.flip == "random" else first ^ bool(epoch % 2)
+
+    def augmentation(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(shifts (N, 2), flips (N,)) of every image, by index in the data set, in a given epoch. 02 §3.1."""
+        n, device = len(self.labels), self.labels.device
+        if not self.translate:
+            return torch.zeros(n, 2, dtype=torch.long, device=device), self.flips_for_epoch(epoch)
+        draw = self._generator(epoch, SHIFTS)
+        shifts = torch.randint(-self.translate, self.translate + 1, (n, 2), generator=draw, device=device)
+        return shifts, self.flips_for_epoch(epoch)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One epoch of (normalised float32 images, labels) batches: the epoch that set_epoch chose."""
         n, device = len(self.labels), self.labels.device
-        generator = self._generator(self.epoch)
-        order = torch.randperm(n, generator=generator, device=device) if self.train else torch.arange(n, device=device)
+        if self.train:
+            order = torch.randperm(n, generator=self._generator(self.epoch, SHUFFLE), device=device)
+        else:
+            order = torch.arange(n, device=device)
+        order = self.shard(order)  # the same order on every rank (seeded alike), each rank its own part
         augmenting = bool(self.translate) or self.flip is not None  # (eval loaders have neither)
-        if augmenting:
-            flips = self.flips_for_epoch(self.epoch)
-            shifts = (
-                torch.randint(-self.translate, self.translate + 1, (n, 2), generator=generator, device=device)
-                if self.translate
-                else torch.zeros(n, 2, dtype=torch.long, device=device)
-            )
+        shifts, flips = self.augmentation(self.epoch) if augmenting else (None, None)
         for i in range(len(self)):
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             x = augment(self.images[idx], shifts[idx], flips[idx]) if augmenting else self.images[idx]
-            x = torch.addcmul(self.shift, x.float(), self.scale).contiguous(memory_format=self.memory_format)
-            yield x, self.labels[idx]
+            yield normalize(x, self.mean, self.std).contiguous(memory_format=self.memory_format), self.labels[idx]

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import statistics
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..device import autocast_dtype, needs_grad_scaler
 from ..errors import check_choice
 from ..measure import Timer
-from ..train import History, evaluate, fit
+from ..train import History, check_finite, evaluate, format_record, progress_bar
 from .loader import GpuLoader, channel_stats, normalize
 from .net import CifarNet, identity_init_, init_whitening_
-from .tricks import Lookahead, constant_schedule, triangular_schedule, tta_forward
+from .tricks import LOOKAHEAD_EVERY, Lookahead, constant_schedule, lookahead_rho, triangular_schedule, tta_forward
 
 
 @dataclass
@@ -32,7 +36,7 @@ class Recipe:
     label_smoothing: float = 0.2
     schedule: str = "triangular"  # or "constant"
     whiten: bool = True  # frozen patch-whitening stem (else: an ordinary learned stem)
-    whiten_bias_until: float = 0.3  # the stem's bias learns during this fraction of training, then freezes
+    whiten_bias_until: float = 0.3  # the stem's bias learns during this fraction of the epochs (rounded), then freezes
     identity_init: bool = True
     lookahead: bool = True
     lookahead_from: float = 0.3  # lookahead starts after this fraction of training
@@ -57,11 +61,11 @@ class Run:
     model: nn.Module
     history: History
     recipe: Recipe
-    accuracy: float
-    tta_accuracy: float
     train_time_s: float
-    eval_time_s: float
-    tta_eval_time_s: float
+    accuracy: float = math.nan  # on the evaluation split, filled in by measure()
+    tta_accuracy: float = math.nan
+    eval_time_s: float = 0.0
+    tta_eval_time_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,52 +81,24 @@ def make_model(recipe: Recipe, device: torch.device | str = "cpu") -> CifarNet:
 def make_optimizer(
     model: CifarNet, recipe: Recipe, total_steps: int, steps_per_epoch: int
 ) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.LambdaLR]:
-    """Nesterov SGD (weights; BN shifts at 64x the LR; the stem bias) and its LR schedule. Taught in 02 §3.2."""
+    """Nesterov SGD (BN shifts at 64x the LR of the weights) and its LR schedule. Taught in 02 §3.2."""
     norm_shifts = [p for n, p in model.named_parameters() if "norm" in n and p.requires_grad]
-    stem_bias = [model.stem.bias]
-    others = [
-        p for n, p in model.named_parameters() if "norm" not in n and p.requires_grad and p is not model.stem.bias
-    ]
+    others = [p for n, p in model.named_parameters() if "norm" not in n and p.requires_grad]
     # Per-example step sizes stay the same when the batch size changes: LR and decay scale with it.
     scale = recipe.batch_size / 1024
     lr, bias_lr, decay = recipe.lr * scale, recipe.lr * recipe.bias_lr_scale * scale, recipe.weight_decay * scale
     # torch's SGD shrinks weights by lr * weight_decay per step, so divide by lr to make the shrink `decay`
     groups = [
-        dict(params=others, lr=lr, weight_decay=decay / lr),  # first: the LR that helpers.fit reports
+        dict(params=others, lr=lr, weight_decay=decay / lr),  # first: the LR that the history reports
         dict(params=norm_shifts, lr=bias_lr, weight_decay=decay / bias_lr),
-        dict(params=stem_bias, lr=lr, weight_decay=decay / lr),
     ]
     optimizer = torch.optim.SGD(groups, lr=lr, momentum=recipe.momentum, nesterov=True)
     shape = (triangular_schedule if recipe.schedule == "triangular" else constant_schedule)(total_steps)
-    stem_steps = round(recipe.whiten_bias_until * total_steps) if recipe.whiten else total_steps + 1
-    stem_shape = lambda step: shape(step) if step < stem_steps else 0.0  # noqa: E731  (LR 0 freezes the bias)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [shape, shape, stem_shape])
-    return optimizer, scheduler
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, shape)
 
 
 Split = tuple[torch.Tensor, torch.Tensor]
 """(uint8 images (N, 3, 32, 32), labels (N,)) of one split."""
-
-
-def fit_recipe(
-    recipe: Recipe, model: CifarNet, net: nn.Module, loader: GpuLoader, whiten_sample: torch.Tensor, **fit_args: Any
-) -> History:
-    """Whiten the stem, build optimizer, schedule and lookahead, and run helpers.fit on `net`. Taught in 02 §4.9."""
-    if recipe.whiten:
-        init_whitening_(model.stem, whiten_sample)
-    total_steps = recipe.epochs * len(loader)
-    optimizer, scheduler = make_optimizer(model, recipe, total_steps, len(loader))
-    start = round(recipe.lookahead_from * total_steps)
-    lookahead = (
-        Lookahead(model, optimizer, total_steps=total_steps, steps_per_epoch=len(loader), start_step=start)
-        if recipe.lookahead
-        else None
-    )
-    history = fit(net, loader, epochs=recipe.epochs, optimizer=optimizer, scheduler=scheduler, **fit_args)
-    if lookahead is not None:
-        lookahead.finish()
-        lookahead.remove()
-    return history
 
 
 def train(
@@ -137,52 +113,111 @@ def train(
     progress: bool = False,
     log_every: int = 10,
     val_each_epoch: bool = False,
-    keep_outputs: bool = False,
 ) -> Run:
-    """Train on train_data with helpers.fit (timed with whitening), measure on eval_data with and without TTA.
+    """Train a recipe in airbench's loop, each trick where it acts; measure eval_data with and without TTA. 02 §4.7.
 
-    The caller names the evaluation split (validation while choosing, test once at the end). Taught in 02 §4.7.
+    The caller names the evaluation split (validation while choosing, test once at the end).
     """
     torch.manual_seed(seed)
-    if mean is None or std is None:
-        mean, std = channel_stats(train_data[0])
-    args = dict(mean=mean, std=std, device=device, channels_last=recipe.channels_last)
-    augment = dict(translate=recipe.translate, flip=recipe.flip, seed=seed)
-    train_loader = GpuLoader(*train_data, batch_size=recipe.batch_size, **augment, **args)
-    eval_loader = GpuLoader(*eval_data, batch_size=recipe.eval_batch_size, train=False, **args)
+    mean, std = (mean, std) if mean is not None and std is not None else channel_stats(train_data[0])
+    loader = GpuLoader(*train_data, batch_size=recipe.batch_size, mean=mean, std=std, translate=recipe.translate,
+                       flip=recipe.flip, seed=seed, device=device, channels_last=recipe.channels_last)  # fmt: skip
     model = make_model(recipe, device)
-    net = torch.compile(model) if recipe.compile else model
+    if recipe.compile:
+        model = torch.compile(model)  # the same parameters, one handle: model.stem is the compiled model's stem
+    evaluation = GpuLoader(*eval_data, batch_size=recipe.eval_batch_size, mean=mean, std=std, train=False,
+                           device=device, channels_last=recipe.channels_last)  # fmt: skip
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    whiten_sample = normalize(train_data[0][: recipe.whiten_images].to(device), mean, std)
-    benchmark = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = device.type == "cuda"  # fixed shapes: let cuDNN pick its fastest kernels
+    dtype = autocast_dtype(device)  # bf16 from capability 8.0, fp16 + loss scaling on 7.x, fp32 on a CPU
+    scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(dtype))
+    with cudnn_benchmark(device), Timer(device) as timer:
+        if recipe.whiten:  # timed: computing the whitening filters is part of the training cost
+            init_whitening_(model.stem, normalize(train_data[0][: recipe.whiten_images].to(device), mean, std))
+        total_steps = recipe.epochs * len(loader)
+        optimizer, scheduler = make_optimizer(model, recipe, total_steps, len(loader))
+        lookahead = Lookahead() if recipe.lookahead else None
+        lookahead_start = round(recipe.lookahead_from * total_steps)
+        bias_epochs = max(1, round(recipe.whiten_bias_until * recipe.epochs)) if recipe.whiten else recipe.epochs
+        history, step = History(), 0
+        for epoch in range(recipe.epochs):
+            model.stem.bias.requires_grad_(epoch < bias_epochs)  # the whitened stem's bias learns, then freezes
+            loader.set_epoch(epoch)  # this epoch's shuffle and augmentation
+            model.train()
+            meter = EpochMeter(history, len(loader), log_every)
+            for x, y in progress_bar(loader, progress, desc=f"epoch {epoch + 1}/{recipe.epochs}"):
+                with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                    logits = model(x)
+                loss = loss_fn(logits.float(), y)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                step += 1
+                if lookahead is not None and step >= lookahead_start and step % LOOKAHEAD_EVERY == 0:
+                    lookahead.update(model, rho=lookahead_rho(step, total_steps))
+                meter.add(loss, logits, y, step)
+            if lookahead is not None and lookahead.slow is not None:
+                lookahead.update(model, rho=1.0)  # epoch end: the network takes the slow weights
+            history.epochs.append(meter.record(optimizer.param_groups[0]["lr"]))
+            if val_each_epoch:
+                val = evaluate(model, evaluation, loss_fn=loss_fn)
+                history.epochs[-1].update({f"val_{k}": v for k, v in val.items()})
+            if progress:
+                print(format_record(history.epochs[-1], recipe.epochs))
+    return measure(Run(model, history, recipe, timer.seconds, extra={"steps": step}), evaluation, loss_fn, device)
+
+
+@contextlib.contextmanager
+def cudnn_benchmark(device: torch.device) -> Iterator[None]:
+    """cuDNN times its kernels for each shape once and keeps the fastest (fixed shapes: worth it); restored after."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = device.type == "cuda"
     try:
-        with Timer(device) as train_timer:
-            val_data = eval_loader if val_each_epoch else None
-            history = fit_recipe(
-                recipe,
-                model,
-                net,
-                train_loader,
-                whiten_sample,
-                loss_fn=loss_fn,
-                val_data=val_data,
-                max_grad_norm=None,
-                log_every=log_every,
-                progress=progress,
-            )
-        with Timer(device) as eval_timer:
-            plain = evaluate(net, eval_loader, loss_fn=loss_fn, return_outputs=keep_outputs)
-        with Timer(device) as tta_timer:
-            tta_fn = tta_forward(recipe.tta_level)
-            tta = evaluate(net, eval_loader, loss_fn=loss_fn, forward=tta_fn, return_outputs=keep_outputs)
+        yield
     finally:
-        torch.backends.cudnn.benchmark = benchmark
-    extra: dict[str, Any] = {"steps": recipe.epochs * len(train_loader), "interrupted": history.interrupted}
-    if keep_outputs:
-        (plain, extra["logits"], extra["labels"]), (tta, extra["tta_logits"], _) = plain, tta
-    times = dict(train_time_s=train_timer.seconds, eval_time_s=eval_timer.seconds, tta_eval_time_s=tta_timer.seconds)
-    return Run(model, history, recipe, plain["accuracy"], tta["accuracy"], **times, extra=extra)
+        torch.backends.cudnn.benchmark = before
+
+
+class EpochMeter:
+    """One epoch's running numbers: the loss logged every `log_every` steps, the epoch's mean loss and accuracy."""
+
+    def __init__(self, history: History, n_batches: int, log_every: int):
+        self.history, self.n_batches, self.log_every = history, n_batches, log_every
+        self.losses: list[torch.Tensor] = []
+        self.correct, self.seen, self.start = 0, 0, time.perf_counter()
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, step: int) -> None:
+        """Count one step; every `log_every` steps read the mean loss (reading a GPU value waits for the GPU)."""
+        self.losses.append(loss.detach())
+        self.correct += (logits.argmax(1) == labels).sum()
+        self.seen += len(labels)
+        if step % self.log_every == 0:
+            window = torch.stack(self.losses[-self.log_every :]).mean().item()
+            check_finite(window, step, self.history)
+            self.history.steps.append({"step": step, "epoch": step / self.n_batches, "loss": window})
+
+    def record(self, lr: float) -> dict[str, float]:
+        """The epoch's line of the history, as helpers.fit writes it."""
+        seconds = time.perf_counter() - self.start
+        loss = torch.stack(self.losses).mean().item()
+        check_finite(loss, len(self.history) * self.n_batches + len(self.losses), self.history)
+        accuracy = float(self.correct) / self.seen
+        epoch = len(self.history) + 1
+        return dict(epoch=epoch, train_loss=loss, train_accuracy=accuracy, lr=lr, time_s=seconds,
+                    samples_per_s=self.seen / seconds)  # fmt: skip
+
+
+def measure(run: Run, evaluation: GpuLoader, loss_fn: nn.Module, device: torch.device) -> Run:
+    """Fill in a run's accuracy on the evaluation split, without and with TTA, and the time each takes."""
+    with Timer(device) as plain_timer:
+        run.accuracy = evaluate(run.model, evaluation, loss_fn=loss_fn)["accuracy"]
+    with Timer(device) as tta_timer:
+        tta = tta_forward(run.recipe.tta_level)
+        run.tta_accuracy = evaluate(run.model, evaluation, loss_fn=loss_fn, forward=tta)["accuracy"]
+    run.eval_time_s, run.tta_eval_time_s = plain_timer.seconds, tta_timer.seconds
+    run.model.eval()
+    return run
 
 
 def baseline_recipe(base: Recipe) -> Recipe:
