@@ -165,7 +165,23 @@ def test_nb03_frozen_encoder_lesson_size(strict_mode, capsys):
         (_frozen(), MeanPooled(_tiny_encoder()), _with(full=run(0.65, 11.0))),  # full within the noise of [CLS]
         (_frozen(), MeanPooled(_tiny_encoder()), _with(full=run(0.62, 11.0))),  # full below 65%
         # the frozen models no faster than full fine-tuning
-        (_frozen(), MeanPooled(_tiny_encoder()), _with(frozen={1e-3: run(0.60, 11.0), 1e-2: run(0.52, 11.0)})),
+        (
+            _frozen(),
+            MeanPooled(_tiny_encoder()),
+            _with(
+                frozen={1e-3: run(0.60, 11.0), 1e-2: run(0.52, 11.0)},
+                frozen_mean={1e-3: run(0.61, 11.0), 1e-2: run(0.72, 11.0)},
+            ),
+        ),
+        # one fast frozen run of four is not enough: the median frozen run must be faster
+        (
+            _frozen(),
+            MeanPooled(_tiny_encoder()),
+            _with(
+                frozen={1e-3: run(0.60, 11.0), 1e-2: run(0.52, 30.0)},
+                frozen_mean={1e-3: run(0.61, 11.0), 1e-2: run(0.72, 11.0)},
+            ),
+        ),
         (_frozen(), MeanPooled(_tiny_encoder()), _with(full=(0.74, 11.0))),  # not a run
         (_frozen(), MeanPooled(_tiny_encoder()), _with(frozen={1e-3: run(1.6, 30.0), 1e-2: run(0.52, 31.0)})),
         (_frozen(), None, GOOD),
