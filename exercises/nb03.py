@@ -32,8 +32,9 @@ MARGIN_IN_SE = 2.0
 HEAD_LRS_AT_LEAST = 2
 """Exercise 2: each frozen model is tried at this many learning rates or more, the same ones for both."""
 
-LENGTH_RUNS_REACH = 0.58
-"""Exercise 3: both fine-tuning runs (short and long max_length) must reach this validation accuracy."""
+LENGTH_RUNS_REACH = 0.55
+"""Exercise 3: both runs (short and long max_length) must reach this validation accuracy: 2 standard errors above
+chance on 500 reviews (the 64-token run landed at 59% to 73% in runs of the cpu profile)."""
 
 WORD = re.compile(r"[a-z]+")
 

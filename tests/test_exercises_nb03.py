@@ -234,7 +234,7 @@ def test_nb03_lengths(strict_mode, capsys):
         {64: short, 128: run(0.815, 12.0, 83.0, tokens=(128, 256))},  # the long run validated at another length
         {64: run(0.80, 28.0, 35.0), 128: long},  # no token lengths: not what train_and_validate returns
         {64: run(0.80, 14.0, 70.0, tokens=(64, 64)), 128: long},  # the short run cost as much: not really shorter
-        {64: run(0.55, 28.0, 35.0, tokens=(64, 64)), 128: long},  # the short run did not learn
+        {64: run(0.53, 28.0, 35.0, tokens=(64, 64)), 128: long},  # the short run did not learn
         {32: short, 128: long},  # the wrong lengths
         None,
     ):
