@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import math
 import re
+import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,17 +23,18 @@ from exercises import Checker
 LESSON_TRAIN_SIZE = 400
 """Training reviews from which exercises 2 and 3 must show their lesson (the cpu profile trains on 400)."""
 
-FULL_BEATS_FROZEN_BY = 0.05
-"""Exercise 2: full fine-tuning's validation accuracy must beat the frozen encoder's by at least this."""
-
 FULL_ACCURACY_AT_LEAST = 0.65
 """Exercise 2: the fully fine-tuned model's validation accuracy must reach this (chance is 0.5)."""
 
-MEAN_BEATS_CLS_BY = 0.02
-"""Exercise 2: the frozen encoder read through its mean token must beat it read through [CLS] by at least this."""
+MARGIN_IN_SE = 2.0
+"""Exercise 2: a comparison counts as a win only by this many standard errors of the difference (noise: 1 SE)."""
 
-LENGTH_RUNS_REACH = 0.58
-"""Exercise 3: both fine-tuning runs (short and long max_length) must reach this validation accuracy."""
+HEAD_LRS_AT_LEAST = 2
+"""Exercise 2: each frozen model is tried at this many learning rates or more, the same ones for both."""
+
+LENGTH_RUNS_REACH = 0.55
+"""Exercise 3: both runs (short and long max_length) must reach this validation accuracy: 2 standard errors above
+chance on 500 reviews (the 64-token run landed at 59% to 73% in runs of the cpu profile)."""
 
 WORD = re.compile(r"[a-z]+")
 
@@ -96,18 +98,42 @@ def check_split_words(
 RUN_KEYS = ("accuracy", "samples_per_s", "seconds")
 """What train_and_validate returns for one run (the notebook defines it before the exercises)."""
 
+TOKEN_KEYS = ("train_max_tokens", "val_max_tokens")
+"""Also in train_and_validate's answer: the longest review, in tokens, of its training and of its validation batches."""
 
-def _run(results: Any, key: Any) -> dict[str, float] | None:
-    """One run's {"accuracy", "samples_per_s", "seconds"} from a results dict, or None when it is not one."""
+
+def _run(results: Any, key: Any, keys: Sequence[str] = RUN_KEYS) -> dict[str, float] | None:
+    """One run's numbers (`keys`) from a results dict, or None when it is not one."""
     value = results.get(key) if isinstance(results, Mapping) else None
-    if isinstance(value, Mapping) and all(_is_number(value.get(k)) for k in RUN_KEYS):
-        return {k: float(value[k]) for k in RUN_KEYS}
+    if isinstance(value, Mapping) and all(_is_number(value.get(k)) for k in keys):
+        return {k: float(value[k]) for k in keys}
     return None
 
 
 def _sane(runs: Sequence[dict[str, float]]) -> bool:
     """Accuracies in [0, 1], speeds and times positive."""
     return all(0 <= r["accuracy"] <= 1 and r["samples_per_s"] > 0 and r["seconds"] > 0 for r in runs)
+
+
+def _checked_runs(
+    c: Checker, runs: Mapping[Any, dict[str, float] | None], holds: str, hint: str
+) -> dict[Any, dict[str, float]] | None:
+    """Check that every run is there (`holds`, else `hint`) and sane; the runs, or None when one is missing or odd."""
+    if not c.check(all(r is not None for r in runs.values()), holds, hint):
+        return None
+    found = {k: r for k, r in runs.items() if r is not None}
+    if not c.check(
+        _sane(list(found.values())),
+        "accuracies are between 0 and 1, speeds and times positive",
+        "store what train_and_validate returns, unchanged",
+    ):
+        return None
+    return found
+
+
+def se_of_difference(a: float, b: float, n_val: int) -> float:
+    """One standard error of the difference of two accuracies a and b, each measured on n_val reviews."""
+    return math.sqrt((a * (1 - a) + b * (1 - b)) / n_val)
 
 
 def _too_few(n_train: int) -> None:
@@ -154,18 +180,37 @@ def _mean_pooling_matches(model: nn.Module) -> bool:
     return tuple(logits.shape) == (2, heads[0].out_features) and torch.allclose(logits, expected, atol=1e-4)
 
 
+def _beats(c: Checker, winner: str, a: float, loser: str, b: float, n_val: int) -> None:
+    """Check that accuracy a beats b by MARGIN_IN_SE standard errors of their difference on n_val reviews."""
+    se = se_of_difference(a, b, n_val)
+    c.check(
+        a - b >= MARGIN_IN_SE * se,
+        f"{winner} beats {loser} by {MARGIN_IN_SE:.0f} standard errors or more ({100 * (a - b):+.1f} points; one "
+        f"standard error of the difference on {n_val} validation reviews: {100 * se:.1f} points)",
+        "train every model on the same batches, each frozen model at every learning rate of "
+        "CONFIG['exercise_head_lrs'] (a fresh model for each), full fine-tuning at CONFIG['exercise_lr']",
+    )
+
+
+def _best(runs: Mapping[float, dict[str, float]]) -> tuple[float, dict[str, float]]:
+    """The (learning rate, run) with the highest validation accuracy."""
+    return max(runs.items(), key=lambda item: item[1]["accuracy"])
+
+
 def check_frozen_encoder(
-    frozen: nn.Module | None,
-    frozen_mean: nn.Module | None,
-    results: Mapping[str, Mapping[str, float]] | None,
-    n_train: int,
+    frozen: nn.Module | None, frozen_mean: nn.Module | None, results: Mapping[str, Any] | None, n_train: int, n_val: int
 ) -> bool:
-    """Exercise 2 (03 §3-4): a frozen encoder read through [CLS] or the mean of its tokens, and full fine-tuning."""
+    """Exercise 2 (03 §3-4): a frozen encoder read through [CLS] or the mean of its tokens, and full fine-tuning.
+
+    results = {"frozen": {lr: run, ...}, "frozen_mean": {lr: run, ...}, "full": run}: each frozen model tried at
+    the same learning rates and compared at its best one, so that the comparison is of the pooling, not of the
+    learning rate; a win counts only by MARGIN_IN_SE standard errors of the difference on the n_val reviews.
+    """
     c = Checker("Exercise 2 (a frozen encoder, read two ways, against full fine-tuning)")
     if c.unanswered(
         frozen is None or frozen_mean is None or results is None,
         "freeze a classifier's embeddings and encoder; build a mean-pooling classifier on a frozen "
-        "encoder; train both and a fully trainable classifier",
+        "encoder; train both at each learning rate, and a fully trainable classifier",
     ):
         return c.verdict()
     bert = getattr(frozen, "bert", None)
@@ -207,46 +252,66 @@ def check_frozen_encoder(
         "in forward, average last_hidden_state over the tokens where attention_mask is 1 (multiply by the mask, "
         "sum over tokens, divide by the mask's sum), then apply the linear layer",
     )
-    names = ("frozen", "frozen_mean", "full")
-    runs = {name: _run(results, name) for name in names}
-    c.check(
-        all(r is not None for r in runs.values()),
-        'results holds a "frozen", a "frozen_mean" and a "full" run, each as train_and_validate returns it',
-        'results = {"frozen": train_and_validate(frozen, ...), "frozen_mean": ..., "full": ...}',
-    )
-    if any(r is None for r in runs.values()):
+    by_lr = {name: results.get(name) if isinstance(results, Mapping) else None for name in ("frozen", "frozen_mean")}
+    lrs = [sorted(v) if isinstance(v, Mapping) and all(_is_number(k) for k in v) else None for v in by_lr.values()]
+    if not c.check(
+        lrs[0] is not None and lrs[0] == lrs[1] and len(lrs[0]) >= HEAD_LRS_AT_LEAST,
+        f'results["frozen"] and results["frozen_mean"] each map the same {HEAD_LRS_AT_LEAST} or more learning '
+        "rates to a run: both frozen models tuned alike",
+        "results['frozen'] = {lr: train_and_validate(a fresh frozen model, ex_train, ex_val, lr) for lr in "
+        "CONFIG['exercise_head_lrs']}, and the same for frozen_mean: one learning rate each would compare the "
+        "learning rates as much as the pooling",
+    ):
         return c.verdict()
-    c.check(
-        _sane(list(runs.values())),
-        "accuracies are between 0 and 1, speeds and times positive",
-        "store what train_and_validate returns, unchanged",
+    head_lrs: list[Any] = lrs[0] or []
+    runs = {(name, lr): _run(by_lr[name], lr) for name in by_lr for lr in head_lrs}
+    runs["full", None] = _run(results, "full")
+    found = _checked_runs(
+        c,
+        runs,
+        'each of them, and results["full"], is a run as train_and_validate returns it',
+        'results = {"frozen": {lr: train_and_validate(...), ...}, "frozen_mean": {...}, '
+        '"full": train_and_validate(...)}',
     )
+    if found is None:
+        return c.verdict()
     if n_train < LESSON_TRAIN_SIZE:
         _too_few(n_train)
         return c.verdict()
-    frozen_run, mean_run, full_run = (runs[name] for name in names)
+    full_run = found["full", None]
+    (cls_lr, cls_run), (mean_lr, mean_run) = (
+        _best({lr: found[name, lr] for lr in head_lrs}) for name in ("frozen", "frozen_mean")
+    )
+    print(
+        f"ℹ️ at its best learning rate: frozen [CLS] {cls_run['accuracy']:.3f} (lr {cls_lr:g}), frozen mean "
+        f"{mean_run['accuracy']:.3f} (lr {mean_lr:g}); full fine-tuning {full_run['accuracy']:.3f}."
+    )
+    frozen_speed = statistics.median(found[name, lr]["samples_per_s"] for name in by_lr for lr in head_lrs)
     c.check(
-        frozen_run["samples_per_s"] > 1.3 * full_run["samples_per_s"],
+        frozen_speed > 1.3 * full_run["samples_per_s"],
         "the frozen encoder trains faster per review",
-        "with the encoder frozen the backward pass stops at the head: make sure the frozen run is the frozen model",
+        "with the encoder frozen the backward pass stops at the head: make sure the frozen runs are the frozen models",
     )
     c.check(
         full_run["accuracy"] >= FULL_ACCURACY_AT_LEAST,
         f"full fine-tuning reaches {FULL_ACCURACY_AT_LEAST:.0%} validation accuracy",
         "train a fresh classifier (not the frozen one) with CONFIG['exercise_lr'], all parameters trainable",
     )
-    c.check(
-        mean_run["accuracy"] >= frozen_run["accuracy"] + MEAN_BEATS_CLS_BY,
-        f"read through the mean of its tokens, the frozen encoder beats its [CLS] vector by {MEAN_BEATS_CLS_BY:.0%} "
-        "or more",
-        "train both frozen models on the same batches; frozen_mean at CONFIG['exercise_mean_lr'], a lone linear "
-        "layer on fixed features needs larger steps",
+    _beats(
+        c,
+        "read through the mean of its tokens, the frozen encoder",
+        mean_run["accuracy"],
+        "its [CLS] vector, each at its best learning rate,",
+        cls_run["accuracy"],
+        n_val,
     )
-    c.check(
-        full_run["accuracy"] >= frozen_run["accuracy"] + FULL_BEATS_FROZEN_BY,
-        f"full fine-tuning beats the frozen [CLS] classifier by {FULL_BEATS_FROZEN_BY:.0%} or more",
-        "give each run its own learning rate: CONFIG['exercise_frozen_lr'] for the frozen [CLS] head, "
-        "CONFIG['exercise_lr'] for full fine-tuning",
+    _beats(
+        c,
+        "full fine-tuning",
+        full_run["accuracy"],
+        "the frozen [CLS] classifier at its best learning rate",
+        cls_run["accuracy"],
+        n_val,
     )
     return c.verdict()
 
@@ -256,32 +321,36 @@ def check_lengths(
 ) -> bool:
     """Exercise 3 (03 §2, §4): a longer max_length costs time per epoch; is its gain larger than the noise?
 
-    A gain of a few points on a few hundred validation reviews is about one standard error, so the check tests the
-    mechanism (each run really read its own length: the longer one costs more time, both learned) and prints the gain
-    with its standard error instead of demanding a gain that another seed may not show.
+    Each run must have read its own length in training *and* in validation (train_and_validate reports the longest
+    review of each), and the longer one must cost more time. A gain of a few points on a few hundred validation
+    reviews is about one standard error, so the check prints the gain with its standard error instead of demanding
+    a gain that another seed may not show.
     """
     c = Checker("Exercise 3 (a short against a long max_length)")
     if c.unanswered(
         by_length is None,
-        "encode the exercise's reviews (and the validation reviews) at the shorter "
+        "encode the exercise's reviews and the validation reviews at the shorter "
         "max_length, train a fresh classifier with train_and_validate, and put the run "
         "next to exercise 2's full run",
     ):
         return c.verdict()
     short, long = sorted(lengths)
-    runs = {n: _run(by_length, n) for n in (short, long)}
-    c.check(
-        all(r is not None for r in runs.values()),
-        f"by_length holds a run for {short} and for {long} tokens",
+    runs = _checked_runs(
+        c,
+        {n: _run(by_length, n, RUN_KEYS + TOKEN_KEYS) for n in (short, long)},
+        f"by_length holds a run for {short} and for {long} tokens, as train_and_validate returns it",
         f"by_length = {{{short}: train_and_validate(...), {long}: results['full']}}",
     )
-    if any(r is None for r in runs.values()):
+    if runs is None:
         return c.verdict()
-    c.check(
-        _sane(list(runs.values())),
-        "accuracies are between 0 and 1, speeds and times positive",
-        "store what train_and_validate returns, unchanged",
-    )
+    for n, run in runs.items():
+        for part, key in (("training", "train_max_tokens"), ("validation", "val_max_tokens")):
+            c.check(
+                run[key] <= n,
+                f"the {n}-token run's {part} reviews are cut at {n} tokens (longest: {run[key]:.0f})",
+                f"encode the {part} reviews again at {n} tokens with textlib.encode_reviews: a model trained at one "
+                "length and validated at another measures something else",
+            )
     if n_train < LESSON_TRAIN_SIZE:
         _too_few(n_train)
         return c.verdict()
@@ -297,8 +366,7 @@ def check_lengths(
     )
     if n_val:
         gain = runs[long]["accuracy"] - runs[short]["accuracy"]
-        p = (runs[long]["accuracy"] + runs[short]["accuracy"]) / 2
-        se = math.sqrt(2 * p * (1 - p) / n_val)
+        se = se_of_difference(runs[long]["accuracy"], runs[short]["accuracy"], n_val)
         print(
             f"ℹ️ {long} against {short} tokens: {100 * gain:+.1f} points, one standard error of such a difference "
             f"on {n_val} validation reviews is about {100 * se:.1f} points ({gain / se:+.1f} standard errors)."
