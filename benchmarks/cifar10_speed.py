@@ -1,6 +1,6 @@
 """Speed and accuracy of notebook 02's CIFAR-10 recipe: N seeded training runs on one GPU, printed as JSON.
 
-It trains exactly the notebook's code (helpers.cifar.train, which goes through helpers.fit), after one
+It trains exactly the notebook's code (helpers.cifar.train, airbench's loop in helpers/cifar/recipe.py), after one
 warm-up run that is not counted (cuDNN autotuning, torch.compile). Times are CUDA-event times of the
 device work: `train_time_s` = whitening statistics + all epochs; `tta_eval_time_s` = the test set with
 test-time augmentation; `time_per_run_s` = both, which is what airbench94 reports as its run time.

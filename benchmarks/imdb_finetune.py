@@ -33,6 +33,7 @@ from helpers import text as T
 from helpers.bert import resolve_bert
 from helpers.data import read_split, stratified_indices
 from helpers.device import autocast_dtype, describe_device, get_device, seed_everything
+from helpers.evaluation import predict_proba
 
 # ----------------------------------------------------------------------------------------------------------
 # Data and model
@@ -68,7 +69,7 @@ def mask_check(model: torch.nn.Module, ids: list[list[int]], device: torch.devic
     outputs = []
     for mask in ("2d", "4d"):
         batches = T.TokenBatches(ids, np.zeros(len(ids), dtype=np.int64), len(ids), device=device, mask=mask)
-        outputs.append(T.predict_proba(model, batches, dtype=None))
+        outputs.append(predict_proba(model, batches, dtype=None))
     return float(np.abs(outputs[0] - outputs[1]).max())
 
 

@@ -20,7 +20,8 @@ import torch
 from helpers import text as T
 from helpers.bert import load_bert
 from helpers.device import autocast_dtype, seed_everything
-from helpers.measure import Timer, binary_metrics
+from helpers.evaluation import binary_metrics, predict_proba
+from helpers.measure import Timer
 from helpers.optim import make_adamw, warmup_steps_for
 from helpers.train import fit
 
@@ -57,7 +58,7 @@ def evaluate_run(
 ) -> dict[str, float]:
     """Test metrics with one evaluation code for both runs (length-sorted batches, the same autocast)."""
     with Timer(device) as timer:
-        probs = T.predict_proba(model, test_batches)
+        probs = predict_proba(model, test_batches)
     metrics = binary_metrics(labels, probs.argmax(-1))
     return {
         "test_accuracy": round(metrics["accuracy"], 5),

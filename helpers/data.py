@@ -126,12 +126,3 @@ def stratified_indices(
 def stratified_subset(ds: Dataset, size: int | None, seed: int = 0, label_column: str = "label") -> Dataset:
     """A shuffled subset with the class proportions of the whole (never a head slice of a sorted split). 00 §3."""
     return ds.select(stratified_indices(ds[label_column], size, seed))
-
-
-def __getattr__(name: str) -> object:
-    """decode_images is in helpers.cifar.images; found here until helpers.cifar.loader imports it from there."""
-    if name == "decode_images":
-        from .cifar.images import decode_images
-
-        return decode_images
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,8 +11,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from .evaluation import confusion_matrix  # noqa: F401  (helpers.plot imports it from here, for now)
-
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (optionally only those that get gradients). Taught in 02 §2.5."""

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .measure import confusion_matrix
+from .evaluation import confusion_matrix
 from .train import History
 
 if TYPE_CHECKING:

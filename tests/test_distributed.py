@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from helpers import distributed
 from helpers.errors import CourseError
-from helpers.train import History, evaluate, fit
+from helpers.evaluation import evaluate
+from helpers.train import History, fit
 
 N, B = 192, 16  # 192 examples: 6 steps per epoch of 2 x 16 (or 1 x 32)
 # float32 sums in a different order (two halves, then an average) differ in the last bits; after a dozen

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.measure import confusion_matrix
+from helpers.evaluation import confusion_matrix
 from helpers.plot import plot_confusion_matrix, plot_history, show_images
 from helpers.train import History
 

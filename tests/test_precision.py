@@ -12,7 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.train import evaluate, fit
+from helpers.evaluation import evaluate
+from helpers.train import fit
 
 LOSS_TOL = 2e-3
 ACCURACY_TOL = 0.01

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import decode_images, read_split, stratified_indices
+from ..data import read_split, stratified_indices
 from ..errors import check_choice, check_int
+from .images import decode_images
 
 
 def load_cifar10_tensors(
