@@ -79,10 +79,13 @@ RESULTS: dict[str, dict[str, tuple[str, Callable[[str], str]]]] = {
         "test_accuracy": (r"test reviews in [^\n]*\n\s*accuracy: ([0-9.]+)", _percent),
     },
     "05": {
-        "test_accuracy": (r"\d+ processes x batch \d+: test accuracy ([\d.]+)% after", lambda s: f"{float(s):.1f}%"),
-        "epochs": (r"\d+ processes x batch \d+: test accuracy [\d.]+% after (\d+) epoch", str),
-        "train_size": (r"([\d,]+) training and [\d,]+ test images", _count),
-        "test_size": (r"[\d,]+ training and ([\d,]+) test images", _count),
+        "test_accuracy": (
+            r"\d+ processes x batch \d+: .*?test accuracy, once at the end: ([\d.]+)%",
+            lambda s: f"{float(s):.1f}%",
+        ),
+        "epochs": (r"\d+ processes x batch \d+: validation accuracy [\d.]+% after (\d+) epoch", str),
+        "train_size": (r"([\d,]+) training, [\d,]+ validation and [\d,]+ test images", _count),
+        "test_size": (r"[\d,]+ training, [\d,]+ validation and ([\d,]+) test images", _count),
     },
 }
 
