@@ -334,7 +334,7 @@ def test_a_failed_checkpoint_write_leaves_the_last_good_one(tmp_path, monkeypatc
     good = checkpoint.read_bytes()
 
     def full_disk(state, path):
-        Path(path).write_bytes(b"half a checkpoint")
+        path.write(b"half a checkpoint")
         raise OSError("No space left on device")
 
     monkeypatch.setattr(torch, "save", full_disk)

@@ -13,10 +13,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..batches import progress_bar
 from ..device import autocast_dtype, needs_grad_scaler
 from ..errors import check_choice
+from ..evaluation import evaluate
 from ..measure import Timer
-from ..train import History, check_finite, evaluate, format_record, progress_bar
+from ..train import History, check_finite, format_record
 from .loader import GpuLoader, channel_stats, normalize
 from .net import CifarNet, identity_init_, init_whitening_
 from .tricks import LOOKAHEAD_EVERY, Lookahead, constant_schedule, lookahead_rho, triangular_schedule, tta_forward
@@ -120,13 +122,7 @@ def train(
     """
     torch.manual_seed(seed)
     mean, std = (mean, std) if mean is not None and std is not None else channel_stats(train_data[0])
-    loader = GpuLoader(*train_data, batch_size=recipe.batch_size, mean=mean, std=std, translate=recipe.translate,
-                       flip=recipe.flip, seed=seed, device=device, channels_last=recipe.channels_last)  # fmt: skip
-    model = make_model(recipe, device)
-    if recipe.compile:
-        model = torch.compile(model)  # the same parameters, one handle: model.stem is the compiled model's stem
-    evaluation = GpuLoader(*eval_data, batch_size=recipe.eval_batch_size, mean=mean, std=std, train=False,
-                           device=device, channels_last=recipe.channels_last)  # fmt: skip
+    model, loader, evaluation = setup(recipe, train_data, eval_data, device, seed, mean, std)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     dtype = autocast_dtype(device)  # bf16 from capability 8.0, fp16 + loss scaling on 7.x, fp32 on a CPU
     scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(dtype))
@@ -166,6 +162,26 @@ def train(
             if progress:
                 print(format_record(history.epochs[-1], recipe.epochs))
     return measure(Run(model, history, recipe, timer.seconds, extra={"steps": step}), evaluation, loss_fn, device)
+
+
+def setup(
+    recipe: Recipe,
+    train_data: Split,
+    eval_data: Split,
+    device: torch.device,
+    seed: int,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+) -> tuple[nn.Module, GpuLoader, GpuLoader]:
+    """The network and the two loaders of one run of train(): what it trains, on what, measured on what."""
+    loader = GpuLoader(*train_data, batch_size=recipe.batch_size, mean=mean, std=std, translate=recipe.translate,
+                       flip=recipe.flip, seed=seed, device=device, channels_last=recipe.channels_last)  # fmt: skip
+    model = make_model(recipe, device)
+    if recipe.compile:
+        model = torch.compile(model)  # the same parameters, one handle: model.stem is the compiled model's stem
+    evaluation = GpuLoader(*eval_data, batch_size=recipe.eval_batch_size, mean=mean, std=std, train=False,
+                           device=device, channels_last=recipe.channels_last)  # fmt: skip
+    return model, loader, evaluation
 
 
 @contextlib.contextmanager
