@@ -27,7 +27,7 @@ def test_every_rule_is_read():
         ("epoch 1 | 81.5 s | 34,074 samples/s | val_loss 1.99", "epoch 1 | DURATION | RATE | val_loss 1.99"),
         ("tokenised 6,000 reviews in 12.3 s, 3.4it/s", "tokenised 6,000 reviews in DURATION, RATE"),
         ("took 250 ms, then 2 min", "took DURATION, then DURATION"),
-        ("saved to /home/learner/course/runs/bert-imdb/", "saved to PATH"),
+        ("saved to /Users/learner/course/runs/bert-imdb/", "saved to PATH"),
         ("data: /tmp/x.parquet", "data: PATH"),
         ("<Model object at 0x7f9f96201710>", "<Model object at ADDRESS>"),
         # what a lesson checks is kept: ratios, derivatives, figure sizes, dtype names, relative paths, counts
