@@ -17,7 +17,7 @@ from torch import nn
 
 from helpers.attention import MAX_VIEW_TOKENS, encode, get_attentions, tokens_of
 
-from . import DPI, DiagramError, new_figure
+from . import DPI, DiagramError, new_figure, show_widget
 
 MAX_TOKENS = 32
 """Longest input the head picture draws: beyond it the matrices are too small to read."""
@@ -480,4 +480,12 @@ class AttentionExplorer:
         self.status.value = (
             f"<span style='color:#555'>{html.escape(self._note)} · line opacity = attention "
             f"weight · left: query, right: key</span>"
+        )
+
+    def _ipython_display_(self) -> None:
+        """Show the widget; a notebook saved without widget state keeps only the text/plain line below."""
+        show_widget(
+            self.widget,
+            "[the attention explorer: a sentence box, a layer slider, head and token menus, and the head view they "
+            "draw; it moves in JupyterLab, Colab or VS Code with a running kernel]",
         )

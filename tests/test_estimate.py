@@ -1,6 +1,7 @@
 """helpers.estimate (00 §6): notebook times scaled from the course's one record of numbers, and the cell clock."""
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -106,3 +107,20 @@ def test_cell_clock_outside_ipython_is_a_wall_clock():
     clock = estimate.CellClock().start()
     time.sleep(0.05)
     assert 0.05 <= clock.stop() < 1.0
+
+
+def test_notebook_00s_stored_table_reads_the_current_numbers():
+    """00's stored estimate table shows every notebook's reference time as the numbers file has it now.
+
+    A notebook re-measured after 00's last run leaves 00's stored table behind: re-run 00 (cpu profile) after
+    `python -m tools.course_numbers measure`, then `make editions`.
+    """
+    numbers = estimate.load_numbers(NUMBERS)
+    nb = nbformat.read(ROOT / "notebooks" / "00_setup_check.ipynb", as_version=4)
+    stored = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "reference (cpu)" in stored, "00's stored outputs have no estimate table (§6)"
+    for name, entry in sorted(numbers["notebooks"].items()):
+        reference = estimate.show_seconds(entry["cpu"]["seconds"])
+        assert re.search(rf"^{name}\s+{re.escape(reference)}\s", stored, re.MULTILINE), (
+            f"00's stored table does not show {name}'s reference time {reference}: re-run 00 after measuring"
+        )

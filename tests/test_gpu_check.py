@@ -64,7 +64,7 @@ def test_the_dry_run_goes_through_every_kind_of_step(tmp_path):
 
 def test_a_check_killed_at_random_moments_keeps_what_it_finished(tmp_path):
     rng = random.Random()  # a different moment each run; the property holds at every one
-    for attempt in range(3):
+    for attempt in range(2):
         out = tmp_path / f"kill{attempt}"
         command = [sys.executable, "-m", "tools.gpu_check", "--dry", "--only", "env,nb00", "--out", str(out)]
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
