@@ -234,7 +234,7 @@ def test_train_learns_a_toy_task_and_reports_times():
     x = torch.randint(0, 120, (384, 3, 16, 16), generator=g, dtype=torch.uint8)  # small images: a fast test
     x[y == 1, 0] += 120  # class 1 is redder
     recipe = C.Recipe(widths=(8, 8, 8), epochs=4, batch_size=32, whiten_images=64, eval_batch_size=64)
-    run = C.train(recipe, (x[:256], y[:256]), (x[256:], y[256:]), torch.device("cpu"), val_each_epoch=True)
+    run = C.train(recipe, (x[:256], y[:256]), (x[256:], y[256:]), "cpu", val_each_epoch=True)  # a string works too
     assert run.accuracy > 0.9 and run.tta_accuracy > 0.9 and run.history["val_accuracy"][-1] == run.accuracy
     assert run.train_time_s >= sum(run.history["time_s"]) > 0 and len(run.history) == 4 and run.extra["steps"] == 32
     assert [s["step"] for s in run.history.steps] == [10, 20, 30] and 0 < run.history["train_accuracy"][-1] <= 1

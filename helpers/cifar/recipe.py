@@ -107,7 +107,7 @@ def train(
     recipe: Recipe,
     train_data: Split,
     eval_data: Split,
-    device: torch.device,
+    device: torch.device | str,
     *,
     seed: int = 0,
     mean: torch.Tensor | None = None,
@@ -120,6 +120,7 @@ def train(
 
     The caller names the evaluation split (validation while choosing, test once at the end).
     """
+    device = torch.device(device)  # "cpu" or "cuda" as a string works too
     torch.manual_seed(seed)
     mean, std = (mean, std) if mean is not None and std is not None else channel_stats(train_data[0])
     model, loader, evaluation = setup(recipe, train_data, eval_data, device, seed, mean, std)
