@@ -69,7 +69,7 @@ def test_a_check_killed_at_random_moments_keeps_what_it_finished(tmp_path):
         command = [sys.executable, "-m", "tools.gpu_check", "--dry", "--only", "env,nb00", "--out", str(out)]
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    start_new_session=True)  # fmt: skip
-        time.sleep(rng.uniform(2, 25))
+        time.sleep(rng.uniform(2, 25))  # the dry run of env and nb00 takes about 27 s on 2 cores
         os.killpg(process.pid, signal.SIGKILL)  # the runner and its step's process (a kernel ends with its parent)
         process.wait()
         if (out / "run.json").exists():
